@@ -1,0 +1,145 @@
+//! Issuing policy: what a request must be to get a certificate, and what the certificate
+//! looks like. Everything here is a pure function of the request, the CA and `now`.
+
+use std::time::Duration;
+
+use openssl::asn1::Asn1Time;
+use openssl::hash::MessageDigest;
+use openssl::x509::extension::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+    SubjectKeyIdentifier,
+};
+use openssl::x509::{X509Req, X509};
+use time::OffsetDateTime;
+
+use super::{Ca, Serial};
+use crate::scep::csr::{CertificationRequest, KeyInfo, SubjectAltName};
+
+/// Certificates start this long before `now`, to absorb client clock skew.
+pub const BACKDATE_SECS: i64 = 300;
+
+/// Why a request is refused by policy (a signed FAILURE badRequest).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PolicyError {
+    #[error("the CSR's self-signature does not verify")]
+    BadCsrSignature,
+    #[error("key {0} is not allowed: RSA 2048-8192 bits or EC P-256/P-384 only")]
+    Key(String),
+    #[error("the CSR has neither a subject nor a subjectAltName")]
+    EmptySubject,
+    #[error("the CA certificate has expired")]
+    CaExpired,
+}
+
+/// The configurable part of issuing.
+#[derive(Clone, Debug)]
+pub struct IssuePolicy {
+    pub validity: Duration,
+}
+
+impl Default for IssuePolicy {
+    fn default() -> Self {
+        IssuePolicy {
+            validity: Duration::from_secs(365 * 86_400),
+        }
+    }
+}
+
+/// Check a request before anything is issued.
+pub fn check(csr: &CertificationRequest) -> Result<(), PolicyError> {
+    if !csr.signature_valid {
+        return Err(PolicyError::BadCsrSignature);
+    }
+    match &csr.key {
+        KeyInfo::Rsa { bits } if (2048..=8192).contains(bits) => {}
+        KeyInfo::Ec { curve } if curve == "prime256v1" || curve == "secp384r1" => {}
+        other => return Err(PolicyError::Key(other.to_string())),
+    }
+    if csr.subject_is_empty && csr.subject_alt_names.is_empty() {
+        return Err(PolicyError::EmptySubject);
+    }
+    Ok(())
+}
+
+/// Errors while building the certificate: our fault, not the requester's.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error("crypto failure: {0}")]
+    Crypto(#[from] openssl::error::ErrorStack),
+}
+
+impl Ca {
+    /// Issue an end-entity certificate for `csr` (already [`check`]ed) with `serial`.
+    ///
+    /// Subject and SANs (DNS, IP, email, URI) are copied; keyUsage is digitalSignature plus
+    /// keyEncipherment for RSA and digitalSignature alone for EC (RFC 8813 §3); EKU
+    /// clientAuth; SKI and AKI present; validity never past the CA's own notAfter.
+    pub fn issue(
+        &self,
+        csr: &CertificationRequest,
+        serial: &Serial,
+        policy: &IssuePolicy,
+        now: OffsetDateTime,
+    ) -> Result<X509, IssueError> {
+        check(csr)?;
+        let req = X509Req::from_der(&csr.der)?;
+        let pubkey = req.public_key()?;
+        let ca = &self.certificate.x509;
+
+        let start = now.unix_timestamp() - BACKDATE_SECS;
+        let wanted_end = now
+            .unix_timestamp()
+            .saturating_add(i64::try_from(policy.validity.as_secs()).unwrap_or(i64::MAX));
+        let end = wanted_end.min(super::asn1_time_to_unix(ca.not_after())?);
+        if end <= now.unix_timestamp() {
+            return Err(PolicyError::CaExpired.into());
+        }
+        let not_before = Asn1Time::from_unix(start)?;
+        let not_after = Asn1Time::from_unix(end)?;
+
+        let mut b = X509::builder()?;
+        b.set_version(2)?;
+        let sn = serial.to_bignum()?.to_asn1_integer()?;
+        b.set_serial_number(&sn)?;
+        b.set_subject_name(req.subject_name())?;
+        b.set_issuer_name(ca.subject_name())?;
+        b.set_pubkey(&pubkey)?;
+        b.set_not_before(&not_before)?;
+        b.set_not_after(&not_after)?;
+        b.append_extension(BasicConstraints::new().critical().build()?)?;
+        let mut ku = KeyUsage::new();
+        ku.critical().digital_signature();
+        if matches!(csr.key, KeyInfo::Rsa { .. }) {
+            ku.key_encipherment();
+        }
+        b.append_extension(ku.build()?)?;
+        b.append_extension(ExtendedKeyUsage::new().client_auth().build()?)?;
+        let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(Some(ca), None))?;
+        b.append_extension(ski)?;
+        let aki = AuthorityKeyIdentifier::new()
+            .keyid(true)
+            .build(&b.x509v3_context(Some(ca), None))?;
+        b.append_extension(aki)?;
+        if !csr.subject_alt_names.is_empty() {
+            let mut san = SubjectAlternativeName::new();
+            for n in &csr.subject_alt_names {
+                match n {
+                    SubjectAltName::Dns(d) => san.dns(d),
+                    SubjectAltName::Email(e) => san.email(e),
+                    SubjectAltName::Uri(u) => san.uri(u),
+                    SubjectAltName::Ip(ip) => san.ip(&ip.to_string()),
+                };
+            }
+            // RFC 5280 §4.2.1.6: critical when the subject is empty.
+            if csr.subject_is_empty {
+                san.critical();
+            }
+            let ext = san.build(&b.x509v3_context(Some(ca), None))?;
+            b.append_extension(ext)?;
+        }
+        b.sign(self.key(), MessageDigest::sha256())?;
+        Ok(b.build())
+    }
+}

@@ -1,0 +1,166 @@
+//! Command-line types (clap derive). Doc comments are the help text.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Overrides;
+
+/// certdrop: an embedded CA with a SCEP (RFC 8894) enrollment server.
+#[derive(Debug, Parser)]
+#[command(name = "certdrop", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file [default: ./certdrop.toml if it exists]
+    #[arg(long, global = true, env = "CERTDROP_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Data directory holding the CA key, certificate and store [default: ./data]
+    #[arg(long, global = true, env = "CERTDROP_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the SCEP server (creates the CA on first start)
+    Serve(ServeArgs),
+    /// Show or create the CA
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// One-time challenge passwords
+    #[command(subcommand)]
+    Challenge(ChallengeCommand),
+    /// Issued certificates
+    #[command(subcommand)]
+    Cert(CertCommand),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]; use 0.0.0.0:8080 to listen publicly
+    #[arg(long, env = "CERTDROP_LISTEN")]
+    pub listen: Option<SocketAddr>,
+
+    /// A static challenge password that every client may use
+    #[arg(long, env = "CERTDROP_CHALLENGE", hide_env_values = true)]
+    pub challenge: Option<String>,
+
+    /// Refuse requests without a valid challenge [default: true]
+    #[arg(long, env = "CERTDROP_REQUIRE_CHALLENGE")]
+    pub require_challenge: Option<bool>,
+
+    /// Accept single-DES requests (old routers, micromdm scepclient 2.1); refused otherwise
+    #[arg(long, env = "CERTDROP_LEGACY_DES", num_args = 0..=1, default_missing_value = "true")]
+    pub legacy_des: Option<bool>,
+
+    #[command(flatten)]
+    pub ca: CaArgs,
+
+    /// Base URL that devices and relying parties reach, e.g. https://certs.example.com
+    #[arg(long, env = "CERTDROP_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct CaArgs {
+    /// RSA key size for a new CA: 2048, 3072 or 4096 [default: 3072]
+    #[arg(long, env = "CERTDROP_CA_KEY_BITS")]
+    pub ca_key_bits: Option<u32>,
+
+    /// Subject of a new CA, e.g. "CN=Example Corp Device CA,O=Example Corp"
+    #[arg(long, env = "CERTDROP_CA_SUBJECT")]
+    pub ca_subject: Option<String>,
+
+    /// File holding the CA key passphrase (or set CERTDROP_CA_KEY_PASSPHRASE)
+    #[arg(long, env = "CERTDROP_CA_KEY_PASSPHRASE_FILE")]
+    pub ca_key_passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create the CA in the data directory without starting the server
+    Init(CaArgs),
+    /// Print the CA's subject, validity and SHA-256 fingerprint
+    Show {
+        /// Print the certificate as PEM only
+        #[arg(long)]
+        pem: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChallengeCommand {
+    /// Create one-time challenges (printed once, stored only as a hash)
+    Create {
+        /// How long the challenge stays valid (s, m, h, d)
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// How many challenges to create
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Only a request with this subject CN may use it
+        #[arg(long)]
+        cn: Option<String>,
+        /// Allowed DNS subjectAltName (repeatable)
+        #[arg(long = "san-dns")]
+        san_dns: Vec<String>,
+        /// Allowed email subjectAltName (repeatable)
+        #[arg(long = "san-email")]
+        san_email: Vec<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// List issued certificates
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one certificate. SERIAL is hex as `openssl x509 -serial` prints it (any case,
+    /// colons allowed) or decimal with a 0d prefix
+    Show {
+        serial: String,
+        /// Print the certificate as PEM
+        #[arg(long, conflicts_with = "der")]
+        pem: bool,
+        /// Write the certificate as DER to standard output
+        #[arg(long)]
+        der: bool,
+    },
+}
+
+impl Cli {
+    /// The configuration overrides given by flags and environment.
+    pub fn overrides(&self) -> Overrides {
+        let mut o = Overrides {
+            data_dir: self.data_dir.clone(),
+            ..Overrides::default()
+        };
+        let ca = match &self.command {
+            Command::Serve(s) => {
+                o.listen = s.listen;
+                o.challenge = s.challenge.clone();
+                o.require_challenge = s.require_challenge;
+                o.legacy_des = s.legacy_des;
+                o.public_url = s.public_url.clone();
+                Some(&s.ca)
+            }
+            Command::Ca(CaCommand::Init(a)) => Some(a),
+            _ => None,
+        };
+        if let Some(ca) = ca {
+            o.ca_key_bits = ca.ca_key_bits;
+            o.ca_subject = ca.ca_subject.clone();
+            o.ca_key_passphrase_file = ca.ca_key_passphrase_file.clone();
+        }
+        o
+    }
+}

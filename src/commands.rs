@@ -1,0 +1,236 @@
+//! The admin CLI: each command builds an [`AdminRequest`], sends it to the running server
+//! (or runs it on the store when none runs) and prints the answer.
+
+use std::io::Write;
+
+use time::OffsetDateTime;
+
+use crate::admin::{self, AdminRequest, AdminResponse};
+use crate::ca::challenge::Constraints;
+use crate::ca::{keyfile, CaParams, Serial};
+use crate::cli::{CaCommand, CertCommand, ChallengeCommand};
+use crate::config::{parse_duration, Config};
+use crate::server;
+use crate::store::{CertRecord, CertStatus};
+
+/// A CLI failure: printed as `error: ...`, exit status 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CliError(pub String);
+
+fn err(e: impl std::fmt::Display) -> CliError {
+    CliError(e.to_string())
+}
+
+fn actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
+
+/// Run a request on the running server, or on the store directly when none runs.
+fn dispatch(config: &Config, request: &AdminRequest) -> Result<AdminResponse, CliError> {
+    if let Some(r) = admin::call(&config.data_dir, request).map_err(|e| {
+        CliError(format!(
+            "cannot talk to the running server's admin socket: {e}"
+        ))
+    })? {
+        return Ok(r);
+    }
+    if !keyfile::exists(&config.data_dir) {
+        return Err(CliError(format!(
+            "no CA in {}: run `certdrop serve` or `certdrop ca init` first",
+            config.data_dir.display()
+        )));
+    }
+    let ca = keyfile::load_certificate(&config.data_dir).map_err(err)?;
+    let store = server::open_store(&config.data_dir).map_err(err)?;
+    Ok(admin::execute(
+        request,
+        &ca,
+        &store,
+        OffsetDateTime::now_utc(),
+    ))
+}
+
+fn expect_ok(r: AdminResponse) -> Result<AdminResponse, CliError> {
+    match r {
+        AdminResponse::Error { message } => Err(CliError(message)),
+        other => Ok(other),
+    }
+}
+
+fn unexpected(r: &AdminResponse) -> CliError {
+    CliError(format!("unexpected answer from the server: {r:?}"))
+}
+
+pub fn ca(config: &Config, cmd: &CaCommand) -> Result<(), CliError> {
+    match cmd {
+        CaCommand::Init(_) => {
+            server::ensure_data_dir(&config.data_dir).map_err(err)?;
+            let params = CaParams {
+                subject: config.ca_subject.clone(),
+                key_bits: config.ca_key_bits,
+                validity_days: config.ca_validity_days,
+            };
+            let passphrase = config
+                .ca_key_passphrase
+                .as_ref()
+                .map(|p| p.expose().as_bytes());
+            let ca = keyfile::create(
+                &config.data_dir,
+                &params,
+                passphrase,
+                OffsetDateTime::now_utc(),
+            )
+            .map_err(err)?;
+            println!("created CA {}", ca.certificate.subject());
+            println!(
+                "SHA-256 fingerprint: {}",
+                ca.certificate.sha256_fingerprint()
+            );
+            Ok(())
+        }
+        CaCommand::Show { pem } => {
+            let AdminResponse::Ca(info) = expect_ok(dispatch(config, &AdminRequest::CaShow)?)?
+            else {
+                return Err(CliError("unexpected answer".into()));
+            };
+            if *pem {
+                print!("{}", info.pem);
+            } else {
+                println!("subject:             {}", info.subject);
+                println!("not before:          {}", info.not_before);
+                println!("not after:           {}", info.not_after);
+                println!("SHA-256 fingerprint: {}", info.sha256_fingerprint);
+                print!("{}", info.pem);
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn challenge(config: &Config, cmd: &ChallengeCommand) -> Result<(), CliError> {
+    let ChallengeCommand::Create {
+        ttl,
+        count,
+        cn,
+        san_dns,
+        san_email,
+        json,
+    } = cmd;
+    let ttl = parse_duration(ttl).map_err(|e| CliError(format!("--ttl {e}")))?;
+    let request = AdminRequest::ChallengeCreate {
+        ttl_secs: ttl.as_secs(),
+        count: *count,
+        constraints: Constraints {
+            common_name: cn.clone(),
+            dns_names: san_dns.clone(),
+            emails: san_email.clone(),
+        },
+        actor: actor(),
+    };
+    let r = expect_ok(dispatch(config, &request)?)?;
+    let AdminResponse::Challenges { challenges } = &r else {
+        return Err(unexpected(&r));
+    };
+    if *json {
+        println!("{}", serde_json::to_string_pretty(challenges).map_err(err)?);
+    } else {
+        for c in challenges {
+            println!("{}", c.challenge);
+        }
+        if let Some(first) = challenges.first() {
+            eprintln!(
+                "{} one-time challenge(s), valid until {} (shown once; only a hash is kept)",
+                challenges.len(),
+                format_time(first.expires_at)
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn cert(config: &Config, cmd: &CertCommand) -> Result<(), CliError> {
+    match cmd {
+        CertCommand::List { json } => {
+            let r = expect_ok(dispatch(config, &AdminRequest::CertList)?)?;
+            let AdminResponse::Certs { certs } = &r else {
+                return Err(unexpected(&r));
+            };
+            if *json {
+                println!("{}", serde_json::to_string_pretty(certs).map_err(err)?);
+                return Ok(());
+            }
+            println!(
+                "{:<32}  {:<7}  {:<20}  SUBJECT",
+                "SERIAL", "STATUS", "NOT AFTER"
+            );
+            for c in certs {
+                println!(
+                    "{:<32}  {:<7}  {:<20}  {}",
+                    c.serial,
+                    status(c),
+                    format_time(c.not_after),
+                    c.subject
+                );
+            }
+            Ok(())
+        }
+        CertCommand::Show { serial, pem, der } => {
+            let serial = Serial::parse(serial).ok_or_else(|| {
+                CliError(format!(
+                    "{serial:?} is not a serial: give hex (as openssl prints it) or 0d<decimal>"
+                ))
+            })?;
+            let r = expect_ok(dispatch(config, &AdminRequest::CertShow { serial })?)?;
+            let AdminResponse::Cert { cert } = &r else {
+                return Err(unexpected(&r));
+            };
+            let x509 = openssl::x509::X509::from_der(&cert.der).map_err(err)?;
+            if *der {
+                std::io::stdout().write_all(&cert.der).map_err(err)?;
+            } else if *pem {
+                print!("{}", String::from_utf8_lossy(&x509.to_pem().map_err(err)?));
+            } else {
+                println!("serial:         {}", cert.serial);
+                println!("status:         {}", status(cert));
+                println!("subject:        {}", cert.subject);
+                println!("alt names:      {}", cert.subject_alt_names.join(", "));
+                println!("not before:     {}", format_time(cert.not_before));
+                println!("not after:      {}", format_time(cert.not_after));
+                println!("issued at:      {}", format_time(cert.issued_at));
+                println!("requester:      {}", cert.requester);
+                println!("challenge:      {}", cert.challenge);
+                println!(
+                    "transaction id: {}",
+                    cert.transaction_id.as_deref().unwrap_or("-")
+                );
+                let fp = openssl::sha::sha256(&cert.der);
+                println!("SHA-256:        {}", crate::ca::colon_hex(&fp));
+                print!("{}", String::from_utf8_lossy(&x509.to_pem().map_err(err)?));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn status(c: &CertRecord) -> &'static str {
+    match c.status {
+        CertStatus::Valid if c.not_after < OffsetDateTime::now_utc().unix_timestamp() => "expired",
+        CertStatus::Valid => "valid",
+        CertStatus::Revoked { .. } => "revoked",
+    }
+}
+
+/// RFC 3339 in UTC.
+pub fn format_time(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}

@@ -1,0 +1,131 @@
+//! actix-web handlers: translate HTTP to calls on [`Enroller`] and back, nothing more.
+//!
+//! SCEP (RFC 8894 §4) is served at `/scep`, `/scep/pkiclient.exe` and
+//! `/cgi-bin/pkiclient.exe` (the path old clients hard-code).
+
+pub mod error;
+
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+
+use crate::enroll::Enroller;
+use crate::scep::get;
+use error::HttpError;
+
+/// Shared state of the HTTP layer.
+pub struct AppState {
+    pub enroller: Arc<Enroller>,
+    /// Bounds concurrent CPU-bound enrollments to the number of cores, so RSA work never
+    /// piles up on the blocking pool and the reactor stays free for I/O.
+    pub cpu_slots: Arc<Semaphore>,
+    pub max_body_bytes: usize,
+}
+
+/// Longest query string we decode (a GET PKIOperation of a 4096-bit request is ~8 KiB).
+pub const MAX_QUERY_BYTES: usize = 64 * 1024;
+
+pub const SCEP_PATHS: [&str; 3] = ["/scep", "/scep/pkiclient.exe", "/cgi-bin/pkiclient.exe"];
+
+/// Register the routes.
+pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    for path in SCEP_PATHS {
+        cfg.service(
+            web::resource(path)
+                .app_data(web::PayloadConfig::new(max_body_bytes))
+                .route(web::get().to(scep_get))
+                .route(web::post().to(scep_post)),
+        );
+    }
+    cfg.route("/healthz", web::get().to(healthz));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+fn operation(req: &HttpRequest) -> Result<(String, Option<String>), HttpError> {
+    let raw = req.query_string();
+    if raw.len() > MAX_QUERY_BYTES {
+        return Err(HttpError::PayloadTooLarge(format!(
+            "query string over {MAX_QUERY_BYTES} bytes"
+        )));
+    }
+    let q = get::parse_query(raw);
+    let op = q
+        .operation
+        .ok_or_else(|| HttpError::BadRequest("missing operation parameter".into()))?;
+    let op = get::percent_decode_text(op).map_err(|e| HttpError::BadRequest(e.to_string()))?;
+    Ok((op, q.message.map(str::to_owned)))
+}
+
+async fn scep_get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
+    let (op, message) = operation(&req)?;
+    match op.as_str() {
+        // RFC 8894 §3.5.1: one capability per line, text/plain. `message` is an opaque CA label.
+        "GetCACaps" => Ok(HttpResponse::Ok()
+            .content_type("text/plain")
+            .body(state.enroller.capabilities())),
+        // RFC 8894 §4.2.1.1: a single CA certificate (no RA) as DER.
+        "GetCACert" => Ok(HttpResponse::Ok()
+            .content_type("application/x-x509-ca-cert")
+            .body(state.enroller.ca().certificate.der.clone())),
+        "PKIOperation" => {
+            let message =
+                message.ok_or_else(|| HttpError::BadRequest("missing message parameter".into()))?;
+            let body =
+                get::decode_message(&message).map_err(|e| HttpError::BadRequest(e.to_string()))?;
+            pki_operation(&req, &state, body).await
+        }
+        other => Err(HttpError::BadRequest(format!(
+            "unknown operation {:?}",
+            other.chars().take(64).collect::<String>()
+        ))),
+    }
+}
+
+async fn scep_post(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let (op, _) = operation(&req)?;
+    if op != "PKIOperation" {
+        return Err(HttpError::BadRequest(format!(
+            "operation {:?} is not allowed over POST",
+            op.chars().take(64).collect::<String>()
+        )));
+    }
+    // RFC 8894 §4.3: any or no Content-Type is accepted.
+    pki_operation(&req, &state, body.to_vec()).await
+}
+
+async fn pki_operation(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    body: Vec<u8>,
+) -> Result<HttpResponse, HttpError> {
+    let requester = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let _permit = state
+        .cpu_slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| HttpError::Unavailable)?;
+    let enroller = state.enroller.clone();
+    let reply =
+        web::block(move || enroller.pki_operation(&body, &requester, OffsetDateTime::now_utc()))
+            .await
+            .map_err(|e| HttpError::Internal(format!("worker failed: {e}")))??;
+    // RFC 8894 §4.3: always application/x-pki-message, failures included.
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-pki-message")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(reply.body))
+}

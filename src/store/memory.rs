@@ -1,0 +1,97 @@
+//! An in-memory [`Store`] for tests. Same contract as the sled one, minus durability.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::{AuditRecord, CertRecord, ChallengeRecord, ChallengeUse, Issuance, Store, StoreError};
+use crate::ca::Serial;
+
+#[derive(Default)]
+struct Inner {
+    certs: BTreeMap<Serial, CertRecord>,
+    by_transaction: BTreeMap<String, Serial>,
+    challenges: BTreeMap<String, ChallengeRecord>,
+    audit: Vec<AuditRecord>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
+        self.inner
+            .lock()
+            .map_err(|_| StoreError::Backend("memory store lock poisoned".into()))
+    }
+}
+
+impl Store for MemoryStore {
+    fn record_issuance(&self, issuance: &Issuance) -> Result<(), StoreError> {
+        let mut g = self.lock()?;
+        let cert = &issuance.cert;
+        if g.certs.contains_key(&cert.serial) {
+            return Err(StoreError::SerialTaken(cert.serial.clone()));
+        }
+        if let Some(id) = &issuance.burn_challenge {
+            let ch = g
+                .challenges
+                .get_mut(id)
+                .ok_or_else(|| StoreError::ChallengeMissing(id.clone()))?;
+            if ch.used.is_some() {
+                return Err(StoreError::ChallengeUsed(id.clone()));
+            }
+            ch.used = Some(ChallengeUse {
+                at: cert.issued_at,
+                serial: cert.serial.clone(),
+            });
+        }
+        if let Some(tx) = &cert.transaction_id {
+            g.by_transaction.insert(tx.clone(), cert.serial.clone());
+        }
+        g.certs.insert(cert.serial.clone(), cert.clone());
+        g.audit.push(issuance.audit.clone());
+        Ok(())
+    }
+
+    fn cert(&self, serial: &Serial) -> Result<Option<CertRecord>, StoreError> {
+        Ok(self.lock()?.certs.get(serial).cloned())
+    }
+
+    fn certs(&self) -> Result<Vec<CertRecord>, StoreError> {
+        Ok(self.lock()?.certs.values().cloned().collect())
+    }
+
+    fn cert_by_transaction(&self, transaction_id: &str) -> Result<Option<CertRecord>, StoreError> {
+        let g = self.lock()?;
+        Ok(g.by_transaction
+            .get(transaction_id)
+            .and_then(|s| g.certs.get(s))
+            .cloned())
+    }
+
+    fn insert_challenge(
+        &self,
+        challenge: &ChallengeRecord,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError> {
+        let mut g = self.lock()?;
+        g.challenges.insert(challenge.id.clone(), challenge.clone());
+        g.audit.push(audit.clone());
+        Ok(())
+    }
+
+    fn challenge(&self, id: &str) -> Result<Option<ChallengeRecord>, StoreError> {
+        Ok(self.lock()?.challenges.get(id).cloned())
+    }
+
+    fn append_audit(&self, audit: &AuditRecord) -> Result<(), StoreError> {
+        self.lock()?.audit.push(audit.clone());
+        Ok(())
+    }
+
+    fn audit(&self) -> Result<Vec<AuditRecord>, StoreError> {
+        Ok(self.lock()?.audit.clone())
+    }
+}

@@ -1,0 +1,370 @@
+//! Storage: a trait with record types, a sled implementation (the default) and an in-memory
+//! one for tests. The store keeps what it is given and decides nothing: every rule about
+//! issuing, challenges or retransmissions lives in `ca` and `enroll`.
+//!
+//! Records are written as versioned JSON (`{"v":1,...}`) so the format can evolve without a
+//! flag day; [`StoredCert`] and friends are the disk forms, the `*Record` types the domain
+//! forms.
+
+pub mod memory;
+pub mod sled;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ca::challenge::Constraints;
+use crate::ca::Serial;
+
+/// Errors from a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("serial {0} is already in use")]
+    SerialTaken(Serial),
+    #[error("challenge {0} has already been used")]
+    ChallengeUsed(String),
+    #[error("challenge {0} does not exist")]
+    ChallengeMissing(String),
+    #[error("storage backend: {0}")]
+    Backend(String),
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+impl From<::sled::Error> for StoreError {
+    fn from(e: ::sled::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+/// A certificate's revocation state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum CertStatus {
+    Valid,
+    Revoked { at: i64, reason: String },
+}
+
+/// An issued certificate and what we know about how it was requested.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertRecord {
+    pub serial: Serial,
+    #[serde(with = "b64")]
+    pub der: Vec<u8>,
+    pub subject: String,
+    pub subject_alt_names: Vec<String>,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub issued_at: i64,
+    pub status: CertStatus,
+    pub transaction_id: Option<String>,
+    /// SHA-256 (hex) of the requester's signer certificate.
+    pub signer_sha256: Option<String>,
+    /// SHA-256 (hex) of the SubjectPublicKeyInfo and of the CSR, for matching retransmissions.
+    pub public_key_sha256: String,
+    pub csr_sha256: String,
+    /// `static`, `none`, or the id of the one-time challenge used.
+    pub challenge: String,
+    pub requester: String,
+}
+
+/// A one-time challenge. The secret is never stored, only its SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeRecord {
+    pub id: String,
+    #[serde(with = "hex_array")]
+    pub secret_sha256: [u8; 32],
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub constraints: Constraints,
+    pub used: Option<ChallengeUse>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeUse {
+    pub at: i64,
+    pub serial: Serial,
+}
+
+/// One append-only audit entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub at: i64,
+    /// `cli:<user>` or the client's address.
+    pub actor: String,
+    pub event: AuditEvent,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum AuditEvent {
+    Issued {
+        serial: Serial,
+        subject: String,
+        transaction_id: Option<String>,
+        challenge: String,
+    },
+    /// A retransmitted request answered with the certificate issued before.
+    Reissued {
+        serial: Serial,
+        transaction_id: String,
+    },
+    Refused {
+        reason: String,
+        fail_info: String,
+        transaction_id: Option<String>,
+        subject: Option<String>,
+    },
+    ChallengeCreated {
+        id: String,
+        expires_at: i64,
+        constraints: Constraints,
+    },
+}
+
+/// An issuance to record atomically: the certificate, its indexes, the burning of a one-time
+/// challenge and the audit entry, all or nothing, durable before the call returns.
+#[derive(Clone, Debug)]
+pub struct Issuance {
+    pub cert: CertRecord,
+    pub burn_challenge: Option<String>,
+    pub audit: AuditRecord,
+}
+
+/// The storage interface. Implementations must make [`Store::record_issuance`] atomic and
+/// durable, and must refuse a serial that is already present.
+pub trait Store: Send + Sync {
+    fn record_issuance(&self, issuance: &Issuance) -> Result<(), StoreError>;
+    fn cert(&self, serial: &Serial) -> Result<Option<CertRecord>, StoreError>;
+    /// All certificates, in serial order.
+    fn certs(&self) -> Result<Vec<CertRecord>, StoreError>;
+    /// The newest certificate issued for a transactionID.
+    fn cert_by_transaction(&self, transaction_id: &str) -> Result<Option<CertRecord>, StoreError>;
+    fn insert_challenge(
+        &self,
+        challenge: &ChallengeRecord,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
+    fn challenge(&self, id: &str) -> Result<Option<ChallengeRecord>, StoreError>;
+    fn append_audit(&self, audit: &AuditRecord) -> Result<(), StoreError>;
+    /// The audit log, oldest first.
+    fn audit(&self) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// Versioned disk forms.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "v")]
+pub(crate) enum StoredCert {
+    #[serde(rename = "1")]
+    V1(CertRecord),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "v")]
+pub(crate) enum StoredChallenge {
+    #[serde(rename = "1")]
+    V1(ChallengeRecord),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "v")]
+pub(crate) enum StoredAudit {
+    #[serde(rename = "1")]
+    V1(AuditRecord),
+}
+
+pub(crate) fn encode_cert(c: &CertRecord) -> Result<Vec<u8>, StoreError> {
+    Ok(serde_json::to_vec(&StoredCert::V1(c.clone()))?)
+}
+
+pub(crate) fn decode_cert(b: &[u8]) -> Result<CertRecord, StoreError> {
+    let StoredCert::V1(c) = serde_json::from_slice(b)?;
+    Ok(c)
+}
+
+pub(crate) fn encode_challenge(c: &ChallengeRecord) -> Result<Vec<u8>, StoreError> {
+    Ok(serde_json::to_vec(&StoredChallenge::V1(c.clone()))?)
+}
+
+pub(crate) fn decode_challenge(b: &[u8]) -> Result<ChallengeRecord, StoreError> {
+    let StoredChallenge::V1(c) = serde_json::from_slice(b)?;
+    Ok(c)
+}
+
+pub(crate) fn encode_audit(a: &AuditRecord) -> Result<Vec<u8>, StoreError> {
+    Ok(serde_json::to_vec(&StoredAudit::V1(a.clone()))?)
+}
+
+pub(crate) fn decode_audit(b: &[u8]) -> Result<AuditRecord, StoreError> {
+    let StoredAudit::V1(a) = serde_json::from_slice(b)?;
+    Ok(a)
+}
+
+mod b64 {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+mod hex_array {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let s = String::deserialize(d)?;
+        let v = hex::decode(s).map_err(serde::de::Error::custom)?;
+        v.try_into()
+            .map_err(|_| serde::de::Error::custom("expected 32 bytes"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample_cert(serial_byte: u8, tx: &str) -> CertRecord {
+        CertRecord {
+            serial: Serial::from_bytes(&[serial_byte; 16]).unwrap(),
+            der: vec![0x30, 0x00],
+            subject: "CN=device".into(),
+            subject_alt_names: vec!["DNS:device.example.com".into()],
+            not_before: 1,
+            not_after: 2,
+            issued_at: 1,
+            status: CertStatus::Valid,
+            transaction_id: Some(tx.into()),
+            signer_sha256: None,
+            public_key_sha256: "aa".into(),
+            csr_sha256: "bb".into(),
+            challenge: "static".into(),
+            requester: "127.0.0.1".into(),
+        }
+    }
+
+    #[test]
+    fn cert_records_are_versioned_json() {
+        let c = sample_cert(1, "tx");
+        let bytes = encode_cert(&c).unwrap();
+        assert!(
+            bytes.starts_with(br#"{"v":"1","#),
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
+        assert_eq!(decode_cert(&bytes).unwrap(), c);
+        assert!(decode_cert(br#"{"v":"9"}"#).is_err());
+    }
+
+    /// The contract every Store must keep; run against each implementation.
+    pub(crate) fn store_contract(store: &dyn Store) {
+        let audit = AuditRecord {
+            at: 5,
+            actor: "test".into(),
+            event: AuditEvent::ChallengeCreated {
+                id: "ABCDEFGH".into(),
+                expires_at: 10,
+                constraints: Constraints::default(),
+            },
+        };
+        let ch = ChallengeRecord {
+            id: "ABCDEFGH".into(),
+            secret_sha256: [7; 32],
+            created_at: 5,
+            expires_at: 10,
+            constraints: Constraints::default(),
+            used: None,
+        };
+        store.insert_challenge(&ch, &audit).unwrap();
+        assert_eq!(store.challenge("ABCDEFGH").unwrap(), Some(ch.clone()));
+        assert_eq!(store.challenge("NOPE").unwrap(), None);
+
+        let c1 = sample_cert(1, "tx-1");
+        let issue = Issuance {
+            cert: c1.clone(),
+            burn_challenge: Some("ABCDEFGH".into()),
+            audit: audit.clone(),
+        };
+        store.record_issuance(&issue).unwrap();
+        assert_eq!(store.cert(&c1.serial).unwrap(), Some(c1.clone()));
+        assert_eq!(store.cert_by_transaction("tx-1").unwrap(), Some(c1.clone()));
+        let used = store.challenge("ABCDEFGH").unwrap().unwrap().used.unwrap();
+        assert_eq!(used.serial, c1.serial);
+
+        // The same serial again is refused, and nothing of it is written.
+        let mut dup = sample_cert(1, "tx-dup");
+        dup.subject = "CN=other".into();
+        let err = store
+            .record_issuance(&Issuance {
+                cert: dup,
+                burn_challenge: None,
+                audit: audit.clone(),
+            })
+            .unwrap_err();
+        assert!(matches!(err, StoreError::SerialTaken(_)), "{err}");
+        assert_eq!(store.cert_by_transaction("tx-dup").unwrap(), None);
+
+        // A burned challenge cannot be burned twice; the certificate is not written.
+        let c2 = sample_cert(2, "tx-2");
+        let err = store
+            .record_issuance(&Issuance {
+                cert: c2.clone(),
+                burn_challenge: Some("ABCDEFGH".into()),
+                audit: audit.clone(),
+            })
+            .unwrap_err();
+        assert!(matches!(err, StoreError::ChallengeUsed(_)), "{err}");
+        assert_eq!(store.cert(&c2.serial).unwrap(), None);
+
+        let c3 = sample_cert(3, "tx-1");
+        store
+            .record_issuance(&Issuance {
+                cert: c3.clone(),
+                burn_challenge: None,
+                audit: audit.clone(),
+            })
+            .unwrap();
+        assert_eq!(store.cert_by_transaction("tx-1").unwrap(), Some(c3.clone()));
+        let serials: Vec<_> = store
+            .certs()
+            .unwrap()
+            .into_iter()
+            .map(|c| c.serial)
+            .collect();
+        assert_eq!(serials, vec![c1.serial, c3.serial]);
+        // insert_challenge, two issuances: three audit entries, in order.
+        assert_eq!(store.audit().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn memory_store_keeps_the_contract() {
+        store_contract(&memory::MemoryStore::default());
+    }
+
+    #[test]
+    fn sled_store_keeps_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = sled::SledStore::open(dir.path()).unwrap();
+        store_contract(&s);
+        drop(s);
+        // Everything is still there after reopening.
+        let s = sled::SledStore::open(dir.path()).unwrap();
+        assert_eq!(s.certs().unwrap().len(), 2);
+        assert_eq!(s.audit().unwrap().len(), 3);
+    }
+}
