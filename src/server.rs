@@ -148,7 +148,11 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     });
     let max_body = config.max_body_bytes;
     let server = HttpServer::new(move || {
+        // Path only: GET messages are long and need not be in every log line.
+        let access_log = actix_web::middleware::Logger::new("%a \"%{method}xi %U\" %s %b %Dms")
+            .custom_request_replace("method", |req| req.method().to_string());
         App::new()
+            .wrap(access_log)
             .app_data(state.clone())
             .configure(|c| http::configure(c, max_body))
     })

@@ -173,17 +173,7 @@ pub fn parse_name(s: &str) -> Result<X509Name, CaError> {
     Ok(X509Name::from_der(&name.to_der()?)?)
 }
 
-/// `CN=x, O=y` style text of a name, in the certificate's order.
-pub fn name_to_string(name: &openssl::x509::X509NameRef) -> String {
-    name.entries()
-        .map(|e| {
-            let key = e.object().nid().short_name().unwrap_or("?");
-            let value = e.data().to_string().unwrap_or_else(|_| "?".into());
-            format!("{key}={value}")
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+pub use crate::scep::csr::name_to_string;
 
 pub fn colon_hex(bytes: &[u8]) -> String {
     bytes

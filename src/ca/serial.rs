@@ -5,7 +5,7 @@ use std::fmt;
 
 /// A serial number: 16 bytes, first byte in 0x01..=0x7f so the INTEGER is positive and always
 /// encodes in exactly 16 octets. That leaves 127 bits minus a sliver of entropy.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Serial(Vec<u8>);
 
 impl Serial {
@@ -75,6 +75,20 @@ impl Serial {
 impl fmt::Display for Serial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_hex())
+    }
+}
+
+/// Serialised as upper-case hex, as `openssl x509 -serial` prints it.
+impl serde::Serialize for Serial {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Serial {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Serial, D::Error> {
+        let s = String::deserialize(d)?;
+        Serial::parse(&s).ok_or_else(|| serde::de::Error::custom("invalid serial"))
     }
 }
 

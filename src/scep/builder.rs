@@ -159,6 +159,11 @@ pub fn request(p: &RequestParams<'_>) -> Result<Vec<u8>, SignError> {
         p.cipher,
         &p.key_transport,
     )?;
+    signed_request(p, &envelope)
+}
+
+/// Sign a request around a given envelope (tests use it to send broken envelopes).
+pub fn signed_request(p: &RequestParams<'_>, envelope: &[u8]) -> Result<Vec<u8>, SignError> {
     let signer = Certificate::from_der(&p.signer.to_der()?)?;
     let attributes = vec![
         printable_attr(oid::TRANSACTION_ID, p.transaction_id.as_str())?,
@@ -166,7 +171,7 @@ pub fn request(p: &RequestParams<'_>) -> Result<Vec<u8>, SignError> {
         octets_attr(oid::SENDER_NONCE, p.sender_nonce.as_bytes())?,
     ];
     message::sign(SignParams {
-        content: Some(&envelope),
+        content: Some(envelope),
         attributes,
         digest: p.digest,
         signer: &signer,
@@ -185,4 +190,44 @@ pub fn transaction_id_for(key: &PKeyRef<Private>) -> Result<TransactionId, SignE
 /// Generate an RSA key (for tests and the load test).
 pub fn rsa_key(bits: u32) -> Result<PKey<Private>, SignError> {
     Ok(PKey::from_rsa(openssl::rsa::Rsa::generate(bits)?)?)
+}
+
+/// A CertRep as a client sees it after verifying and opening it.
+#[derive(Debug)]
+pub struct OpenedCertRep {
+    pub attributes: super::attributes::ScepAttributes,
+    pub digest: Digest,
+    /// The certificates of the inner certs-only SignedData, in order (SUCCESS only).
+    pub certificates: Vec<X509>,
+    /// The certificates in the outer SignedData (the CA's).
+    pub signer: Certificate,
+}
+
+/// Verify a CertRep's signature and, on SUCCESS, decrypt its envelope with the requester's
+/// signer certificate and key.
+pub fn open_cert_rep(
+    reply: &[u8],
+    signer: &X509,
+    signer_key: &PKeyRef<Private>,
+) -> Result<OpenedCertRep, super::DecodeError> {
+    use super::DecodeError;
+    let msg = super::PkiMessage::decode(reply)?;
+    let verified = msg
+        .verify()
+        .map_err(|u| DecodeError::Crypto(format!("CertRep signature: {}", u.reason)))?;
+    let mut certificates = Vec::new();
+    if verified.attributes.pki_status == Some(super::PkiStatus::Success) {
+        let content = verified.content.as_deref().ok_or(DecodeError::NoContent)?;
+        let env = envelope::inspect(content).map_err(|e| DecodeError::Crypto(e.to_string()))?;
+        let inner = envelope::decrypt(&env.der, signer_key, signer)?;
+        for c in message::certs_from_certs_only(&inner)? {
+            certificates.push(X509::from_der(&c.to_der()?)?);
+        }
+    }
+    Ok(OpenedCertRep {
+        attributes: verified.attributes,
+        digest: verified.digest,
+        certificates,
+        signer: verified.signer,
+    })
 }

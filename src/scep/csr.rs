@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use openssl::pkey::Id;
 use openssl::x509::X509Req;
-use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
 
 use super::DecodeError;
@@ -75,58 +75,52 @@ pub struct CertificationRequest {
     pub signature_valid: bool,
 }
 
-impl CertificationRequest {
-    pub fn parse(der_bytes: &[u8]) -> Result<CertificationRequest, DecodeError> {
-        let (rest, req) =
-            x509_parser::certification_request::X509CertificationRequest::from_der(der_bytes)
-                .map_err(|e| DecodeError::Csr(e.to_string()))?;
-        if !rest.is_empty() {
-            return Err(DecodeError::Csr("trailing bytes".into()));
-        }
-        let info = &req.certification_request_info;
-        let subject_is_empty = info.subject.iter_attributes().next().is_none();
-        let subject = info.subject.to_string();
-        let common_name = info
-            .subject
-            .iter_common_name()
-            .next()
-            .and_then(|a| a.as_str().ok())
-            .map(str::to_owned);
+/// DER of the OIDs we look for among the request's attributes and extensions.
+const OID_CHALLENGE_PASSWORD: &[u8] = &[
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x07,
+];
+const OID_EXTENSION_REQUEST: &[u8] = &[
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x0e,
+];
+const OID_SUBJECT_ALT_NAME: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x11];
 
+impl CertificationRequest {
+    /// Parse a PKCS#10 request. OpenSSL checks the structure and reads the subject and key;
+    /// the attributes are walked here rather than by x509-parser, because x509-parser refuses
+    /// the whole request when challengePassword is a BMPString or UniversalString (legal
+    /// DirectoryString choices, RFC 2985 §5.4.1). x509-parser reads the subjectAltName value.
+    pub fn parse(der_bytes: &[u8]) -> Result<CertificationRequest, DecodeError> {
+        let x = X509Req::from_der(der_bytes).map_err(|e| DecodeError::Csr(e.to_string()))?;
+        let subject_name = x.subject_name();
+        let subject_is_empty = subject_name.entries().next().is_none();
+        let subject = name_to_string(subject_name);
+        let common_name = subject_name
+            .entries_by_nid(openssl::nid::Nid::COMMONNAME)
+            .next()
+            .and_then(|e| e.data().to_string().ok());
+
+        let attributes =
+            attributes(der_bytes).ok_or_else(|| DecodeError::Csr("malformed attributes".into()))?;
+        let mut challenges = attributes
+            .iter()
+            .filter(|(oid, _)| *oid == OID_CHALLENGE_PASSWORD);
+        let challenge_password = match (challenges.next(), challenges.next()) {
+            (None, _) => ChallengePassword::Absent,
+            (Some((_, set)), None) => read_challenge(set),
+            (Some(_), Some(_)) => {
+                ChallengePassword::Malformed("challengePassword attribute repeated")
+            }
+        };
         let mut subject_alt_names = Vec::new();
-        if let Some(exts) = req.requested_extensions() {
-            for ext in exts {
-                if let ParsedExtension::SubjectAlternativeName(san) = ext {
-                    for name in &san.general_names {
-                        subject_alt_names.push(match name {
-                            GeneralName::DNSName(s) => SubjectAltName::Dns((*s).to_owned()),
-                            GeneralName::RFC822Name(s) => SubjectAltName::Email((*s).to_owned()),
-                            GeneralName::URI(s) => SubjectAltName::Uri((*s).to_owned()),
-                            GeneralName::IPAddress(b) => SubjectAltName::Ip(ip_from(b)?),
-                            other => {
-                                return Err(DecodeError::Csr(format!(
-                                    "unsupported subjectAltName {other:?}"
-                                )))
-                            }
-                        });
-                    }
-                }
+        for (_, set) in attributes
+            .iter()
+            .filter(|(oid, _)| *oid == OID_EXTENSION_REQUEST)
+        {
+            if let Some(san) = san_extension(set)? {
+                subject_alt_names.extend(parse_san(san)?);
             }
         }
 
-        let challenge_password = match info
-            .attributes()
-            .iter()
-            .filter(|a| a.oid == x509_parser::oid_registry::OID_PKCS9_CHALLENGE_PASSWORD)
-            .collect::<Vec<_>>()
-            .as_slice()
-        {
-            [] => ChallengePassword::Absent,
-            [one] => read_challenge(one.value),
-            _ => ChallengePassword::Malformed("challengePassword attribute repeated"),
-        };
-
-        let x = X509Req::from_der(der_bytes).map_err(|e| DecodeError::Csr(e.to_string()))?;
         let pkey = x
             .public_key()
             .map_err(|_| DecodeError::Csr("unreadable public key".into()))?;
@@ -159,6 +153,105 @@ impl CertificationRequest {
             signature_valid,
         })
     }
+}
+
+/// `CN=x, O=y` style text of a name, in the certificate's order.
+pub fn name_to_string(name: &openssl::x509::X509NameRef) -> String {
+    name.entries()
+        .map(|e| {
+            let key = e.object().nid().short_name().unwrap_or("?");
+            let value = e.data().to_string().unwrap_or_else(|_| "?".into());
+            format!("{key}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The request's attributes as (OID DER, SET OF value DER) pairs.
+///
+/// ```text
+/// CertificationRequest ::= SEQUENCE { certificationRequestInfo, signatureAlgorithm, signature }
+/// CertificationRequestInfo ::= SEQUENCE {
+///   version INTEGER, subject Name, subjectPKInfo SubjectPublicKeyInfo,
+///   attributes [0] IMPLICIT SET OF Attribute }
+/// Attribute ::= SEQUENCE { type OBJECT IDENTIFIER, values SET OF ANY }
+/// ```
+fn attributes(csr: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    const SEQUENCE: u8 = 0x30;
+    let (SEQUENCE, csr_body, _) = split_tlv(csr)? else {
+        return None;
+    };
+    let (SEQUENCE, info, _) = split_tlv(csr_body)? else {
+        return None;
+    };
+    let (_version, _, rest) = split_tlv(info)?;
+    let (_subject, _, rest) = split_tlv(rest)?;
+    let (_spki, _, rest) = split_tlv(rest)?;
+    let mut out = Vec::new();
+    let Some((0xa0, mut attrs, _)) = split_tlv(rest) else {
+        // Attributes are required by RFC 2986 but some clients omit the empty set.
+        return Some(out);
+    };
+    while !attrs.is_empty() {
+        let (SEQUENCE, attr, rest) = split_tlv(attrs)? else {
+            return None;
+        };
+        let (0x06, _, values) = split_tlv(attr)? else {
+            return None;
+        };
+        let oid_len = attr.len() - values.len();
+        out.push((attr.get(..oid_len)?, values));
+        attrs = rest;
+    }
+    Some(out)
+}
+
+/// Find the subjectAltName extension value in an extensionRequest's `SET { Extensions }`.
+fn san_extension(set: &[u8]) -> Result<Option<&[u8]>, DecodeError> {
+    let bad = || DecodeError::Csr("malformed extensionRequest".into());
+    let (0x31, values, _) = split_tlv(set).ok_or_else(bad)? else {
+        return Err(bad());
+    };
+    let (0x30, mut exts, _) = split_tlv(values).ok_or_else(bad)? else {
+        return Err(bad());
+    };
+    while !exts.is_empty() {
+        let (0x30, ext, rest) = split_tlv(exts).ok_or_else(bad)? else {
+            return Err(bad());
+        };
+        let (_, _, after_oid) = split_tlv(ext).ok_or_else(bad)?;
+        let oid = ext.get(..ext.len() - after_oid.len()).ok_or_else(bad)?;
+        if oid == OID_SUBJECT_ALT_NAME {
+            let (tag, value, rest2) = split_tlv(after_oid).ok_or_else(bad)?;
+            // Skip the optional `critical BOOLEAN`.
+            let value = if tag == 0x01 {
+                let (_, v, _) = split_tlv(rest2).ok_or_else(bad)?;
+                v
+            } else {
+                value
+            };
+            return Ok(Some(value));
+        }
+        exts = rest;
+    }
+    Ok(None)
+}
+
+fn parse_san(value: &[u8]) -> Result<Vec<SubjectAltName>, DecodeError> {
+    let (_, san) = x509_parser::extensions::SubjectAlternativeName::from_der(value)
+        .map_err(|e| DecodeError::Csr(format!("subjectAltName: {e}")))?;
+    san.general_names
+        .iter()
+        .map(|name| match name {
+            GeneralName::DNSName(s) => Ok(SubjectAltName::Dns((*s).to_owned())),
+            GeneralName::RFC822Name(s) => Ok(SubjectAltName::Email((*s).to_owned())),
+            GeneralName::URI(s) => Ok(SubjectAltName::Uri((*s).to_owned())),
+            GeneralName::IPAddress(b) => Ok(SubjectAltName::Ip(ip_from(b)?)),
+            other => Err(DecodeError::Csr(format!(
+                "unsupported subjectAltName {other:?}"
+            ))),
+        })
+        .collect()
 }
 
 fn ip_from(b: &[u8]) -> Result<IpAddr, DecodeError> {

@@ -106,8 +106,14 @@ impl KeyTransport {
 
     /// OAEP with the given hash for both the label hash and MGF1.
     pub fn oaep(hash: Digest) -> Result<KeyTransport, der::Error> {
+        // RFC 4055 §4.1: the parameters are always present; all-default is an empty
+        // SEQUENCE (OpenSSL refuses absent parameters).
         let params = if hash == Digest::Sha1 {
-            None
+            Some(Any::encode_from(&RsaesOaepParams {
+                hash_func: None,
+                mask_gen_func: None,
+                p_source_func: None,
+            })?)
         } else {
             let h = AlgorithmIdentifierOwned {
                 oid: hash.oid(),

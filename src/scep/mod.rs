@@ -19,6 +19,7 @@
 //! STRINGs); `der` refuses BER, so every layer is first normalised to DER through OpenSSL.
 
 pub mod attributes;
+pub mod ber;
 pub mod builder;
 pub mod certrep;
 pub mod csr;
@@ -199,17 +200,19 @@ impl Digest {
     }
 }
 
-/// Normalise possibly-BER CMS to DER by a round trip through OpenSSL's parser, which accepts
-/// indefinite lengths and constructed OCTET STRINGs and always re-encodes as DER.
+/// Normalise possibly-BER CMS to DER: the schema-free [`ber`] pass, then a round trip through
+/// OpenSSL's parser, which knows which implicitly tagged values are strings.
 pub fn normalize_cms(input: &[u8]) -> Result<Vec<u8>, DecodeError> {
-    let cms = openssl::cms::CmsContentInfo::from_der(input)
+    let input = ber::to_der(input)?;
+    let cms = openssl::cms::CmsContentInfo::from_der(&input)
         .map_err(|e| DecodeError::NotCms(first_openssl_reason(&e)))?;
     Ok(cms.to_der()?)
 }
 
 /// Normalise a PKCS#7 SignedData (possibly BER) to DER.
 pub fn normalize_pkcs7(input: &[u8]) -> Result<Vec<u8>, DecodeError> {
-    let p7 = openssl::pkcs7::Pkcs7::from_der(input)
+    let input = ber::to_der(input)?;
+    let p7 = openssl::pkcs7::Pkcs7::from_der(&input)
         .map_err(|e| DecodeError::NotCms(first_openssl_reason(&e)))?;
     Ok(p7.to_der()?)
 }

@@ -1,0 +1,193 @@
+//! A schema-free BER to DER pass (X.690 §8 to §10): indefinite lengths become definite,
+//! lengths become minimal, and constructed (chunked) universal OCTET STRINGs become primitive.
+//!
+//! OpenSSL's parsers accept BER and re-encode as DER, but keep the original bytes of some
+//! values (an X509_NAME caches its encoding), so a BER issuer name inside a SignerInfo would
+//! survive OpenSSL's round trip and trip `der`. This pass runs first; OpenSSL's schema-aware
+//! round trip then fixes what needs the schema (implicitly tagged constructed strings, as
+//! scepclient sends for encryptedContent).
+
+use super::DecodeError;
+
+/// Deeper nesting than any CMS message needs; bounds the recursion on hostile input.
+const MAX_DEPTH: usize = 64;
+
+fn err(what: &'static str) -> DecodeError {
+    DecodeError::NotCms(format!("BER: {what}"))
+}
+
+/// Convert one BER value (and nothing after it) to DER.
+pub fn to_der(input: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::with_capacity(input.len());
+    let rest = convert(input, &mut out, 0)?;
+    if !rest.is_empty() {
+        return Err(err("trailing data"));
+    }
+    Ok(out)
+}
+
+/// Convert the TLV at the start of `input`, append it to `out`, return what follows it.
+fn convert<'a>(input: &'a [u8], out: &mut Vec<u8>, depth: usize) -> Result<&'a [u8], DecodeError> {
+    if depth > MAX_DEPTH {
+        return Err(err("nested too deeply"));
+    }
+    let (tag_bytes, rest) = split_tag(input)?;
+    let constructed = tag_bytes.first().is_some_and(|t| t & 0x20 != 0);
+    let (&first, mut rest) = rest.split_first().ok_or_else(|| err("missing length"))?;
+    let mut body = Vec::new();
+    if first == 0x80 {
+        if !constructed {
+            return Err(err("indefinite length on a primitive value"));
+        }
+        loop {
+            if rest.starts_with(&[0, 0]) {
+                rest = rest.get(2..).ok_or_else(|| err("truncated"))?;
+                break;
+            }
+            if rest.is_empty() {
+                return Err(err("missing end-of-contents"));
+            }
+            rest = convert(rest, &mut body, depth + 1)?;
+        }
+    } else {
+        let (len, after) = read_length(first, rest)?;
+        let value = after
+            .get(..len)
+            .ok_or_else(|| err("value longer than the input"))?;
+        rest = after.get(len..).ok_or_else(|| err("truncated"))?;
+        if constructed {
+            let mut inner = value;
+            while !inner.is_empty() {
+                inner = convert(inner, &mut body, depth + 1)?;
+            }
+        } else {
+            body.extend_from_slice(value);
+        }
+    }
+    // X.690 §10.2: DER encodes an OCTET STRING primitively.
+    if tag_bytes == [0x24] {
+        let mut joined = Vec::with_capacity(body.len());
+        let mut chunks = body.as_slice();
+        while !chunks.is_empty() {
+            let (tag, value, next) = split_der(chunks)?;
+            if tag != 0x04 {
+                return Err(err("OCTET STRING chunk is not an OCTET STRING"));
+            }
+            joined.extend_from_slice(value);
+            chunks = next;
+        }
+        out.push(0x04);
+        push_length(out, joined.len());
+        out.extend_from_slice(&joined);
+    } else {
+        out.extend_from_slice(tag_bytes);
+        push_length(out, body.len());
+        out.extend_from_slice(&body);
+    }
+    Ok(rest)
+}
+
+fn split_tag(input: &[u8]) -> Result<(&[u8], &[u8]), DecodeError> {
+    let first = *input.first().ok_or_else(|| err("empty"))?;
+    let mut n = 1;
+    if first & 0x1f == 0x1f {
+        // High tag number form: continuation bytes have the top bit set.
+        loop {
+            let b = *input.get(n).ok_or_else(|| err("truncated tag"))?;
+            n += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+            if n > 5 {
+                return Err(err("tag number too large"));
+            }
+        }
+    }
+    Ok((
+        input.get(..n).ok_or_else(|| err("truncated tag"))?,
+        input.get(n..).unwrap_or_default(),
+    ))
+}
+
+fn read_length(first: u8, rest: &[u8]) -> Result<(usize, &[u8]), DecodeError> {
+    if first < 0x80 {
+        return Ok((usize::from(first), rest));
+    }
+    let n = usize::from(first & 0x7f);
+    if n > 4 {
+        return Err(err("length too large"));
+    }
+    let bytes = rest.get(..n).ok_or_else(|| err("truncated length"))?;
+    let len = bytes.iter().fold(0usize, |a, &b| (a << 8) | usize::from(b));
+    Ok((len, rest.get(n..).unwrap_or_default()))
+}
+
+/// Split an already-DER single-byte-tag TLV (our own output).
+fn split_der(input: &[u8]) -> Result<(u8, &[u8], &[u8]), DecodeError> {
+    let (&tag, rest) = input.split_first().ok_or_else(|| err("empty"))?;
+    let (&first, rest) = rest.split_first().ok_or_else(|| err("missing length"))?;
+    let (len, rest) = read_length(first, rest)?;
+    let value = rest.get(..len).ok_or_else(|| err("truncated"))?;
+    Ok((tag, value, rest.get(len..).unwrap_or_default()))
+}
+
+fn push_length(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        // Fits in the short form: the cast keeps the value.
+        out.push(len as u8);
+        return;
+    }
+    let bytes = len.to_be_bytes();
+    let skip = bytes.iter().take_while(|&&b| b == 0).count();
+    let significant = bytes.get(skip..).unwrap_or_default();
+    out.push(0x80 | significant.len() as u8);
+    out.extend_from_slice(significant);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_indefinite_lengths_and_chunked_octet_strings() {
+        // SEQUENCE (indefinite) { OCTET STRING (constructed: "ab" "c"), INTEGER 5 }
+        let ber = [
+            0x30, 0x80, 0x24, 0x80, 0x04, 0x02, b'a', b'b', 0x04, 0x01, b'c', 0x00, 0x00, 0x02,
+            0x01, 0x05, 0x00, 0x00,
+        ];
+        let der = [0x30, 0x08, 0x04, 0x03, b'a', b'b', b'c', 0x02, 0x01, 0x05];
+        assert_eq!(to_der(&ber).unwrap(), der);
+        // DER passes through unchanged.
+        assert_eq!(to_der(&der).unwrap(), der);
+    }
+
+    #[test]
+    fn makes_long_form_lengths_minimal() {
+        assert_eq!(
+            to_der(&[0x04, 0x81, 0x01, 0x07]).unwrap(),
+            [0x04, 0x01, 0x07]
+        );
+        let long = [vec![0x04, 0x82, 0x00, 0x80], vec![0u8; 128]].concat();
+        assert_eq!(to_der(&long).unwrap()[..3], [0x04, 0x81, 0x80]);
+    }
+
+    #[test]
+    fn rejects_malformed_input() {
+        for bad in [
+            &[][..],
+            &[0x30],
+            &[0x30, 0x80, 0x02, 0x01, 0x05],
+            &[0x04, 0x80, 0x00, 0x00],
+            &[0x04, 0x05, 0x01],
+            &[0x30, 0x85, 1, 1, 1, 1, 1],
+            &[0x02, 0x01, 0x05, 0x00],
+        ] {
+            assert!(to_der(bad).is_err(), "{bad:02x?}");
+        }
+        let deep: Vec<u8> = std::iter::repeat([0x30, 0x80])
+            .take(100)
+            .flatten()
+            .collect();
+        assert!(to_der(&deep).is_err());
+    }
+}

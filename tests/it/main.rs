@@ -1,0 +1,12 @@
+//! Integration tests: one binary (see STYLE.md). Library-level tests drive `Enroller`
+//! directly; `server`, `scepclient` and `certmonger` run the real binary on loopback, the
+//! latter two with the real Debian clients.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod certmonger;
+mod cli;
+mod enroll;
+mod fixtures;
+mod http;
+mod scepclient;
+mod support;
