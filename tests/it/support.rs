@@ -41,7 +41,7 @@ pub fn tool(path: &str, package: &str) -> Option<PathBuf> {
             .map(|paths| {
                 std::env::split_paths(&paths)
                     .map(|d| d.join(path))
-                    .collect()
+                    .collect::<Vec<PathBuf>>()
             })
             .unwrap_or_default()
             .into_iter()
