@@ -35,7 +35,9 @@ impl Serial {
     }
 
     /// Parse hex as `openssl x509 -serial` prints it: any case, optional colons, optional
-    /// `0x` prefix; or decimal with a `0d` prefix.
+    /// `0x` prefix; or decimal with a lower-case `0d` prefix. `0D` (as openssl prints a
+    /// serial whose first byte is 0x0D) is always hex; a lower-case hex serial starting with
+    /// `0d` must be written in upper case, with colons or with `0x`.
     pub fn parse(s: &str) -> Option<Serial> {
         let s = s.trim();
         if let Some(dec) = s.strip_prefix("0d") {
@@ -119,8 +121,42 @@ mod tests {
         assert_eq!(Serial::parse("1ab"), Some(want.clone()));
         assert_eq!(Serial::parse("0x01AB"), Some(want.clone()));
         assert_eq!(Serial::parse("0d427"), Some(want));
+        assert_eq!(Serial::parse("0D"), Serial::from_bytes(&[0x0d]));
+        assert_eq!(Serial::parse("0D12"), Serial::from_bytes(&[0x0d, 0x12]));
         assert_eq!(Serial::parse("zz"), None);
         assert_eq!(Serial::parse(""), None);
         assert_eq!(Serial::parse("00"), None);
+    }
+
+    mod prop {
+        use proptest::prelude::*;
+
+        use super::super::Serial;
+
+        proptest! {
+            #[test]
+            fn hex_round_trips(bytes in proptest::collection::vec(any::<u8>(), 1..20)) {
+                if let Some(s) = Serial::from_bytes(&bytes) {
+                    prop_assert_eq!(Serial::parse(&s.to_hex()), Some(s.clone()));
+                    let lower = s.to_hex().to_lowercase();
+                    if !lower.starts_with("0d") {
+                        prop_assert_eq!(Serial::parse(&lower), Some(s.clone()));
+                    }
+                    let dec = format!("0d{}", s.to_bignum().unwrap().to_dec_str().unwrap());
+                    prop_assert_eq!(Serial::parse(&dec), Some(s));
+                }
+            }
+
+            /// sled orders keys by bytes; random serials are all 16 bytes, so byte order is
+            /// numeric order and `cert list` comes out sorted.
+            #[test]
+            fn random_serial_byte_order_is_numeric_order(_seed in any::<u8>()) {
+                let a = Serial::random().unwrap();
+                let b = Serial::random().unwrap();
+                let by_bytes = a.as_bytes().cmp(b.as_bytes());
+                let by_value = a.to_bignum().unwrap().ucmp(&b.to_bignum().unwrap());
+                prop_assert_eq!(by_bytes, by_value);
+            }
+        }
     }
 }

@@ -190,4 +190,94 @@ mod tests {
             .collect();
         assert!(to_der(&deep).is_err());
     }
+
+    mod prop {
+        use proptest::prelude::*;
+
+        use super::super::to_der;
+
+        #[derive(Debug, Clone)]
+        enum Node {
+            Octets(Vec<u8>),
+            Int(u8),
+            Seq(Vec<Node>),
+        }
+
+        fn node() -> impl Strategy<Value = Node> {
+            let leaf = prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..300).prop_map(Node::Octets),
+                (0u8..0x80).prop_map(Node::Int),
+            ];
+            leaf.prop_recursive(4, 32, 6, |inner| {
+                proptest::collection::vec(inner, 0..6).prop_map(Node::Seq)
+            })
+        }
+
+        fn len(out: &mut Vec<u8>, n: usize) {
+            if n < 0x80 {
+                out.push(n as u8);
+            } else if n < 0x100 {
+                out.extend([0x81, n as u8]);
+            } else {
+                out.extend([0x82, (n >> 8) as u8, n as u8]);
+            }
+        }
+
+        fn der(n: &Node) -> Vec<u8> {
+            let mut out = Vec::new();
+            match n {
+                Node::Octets(v) => {
+                    out.push(0x04);
+                    len(&mut out, v.len());
+                    out.extend(v);
+                }
+                Node::Int(i) => out.extend([0x02, 0x01, *i]),
+                Node::Seq(children) => {
+                    let body: Vec<u8> = children.iter().flat_map(der).collect();
+                    out.push(0x30);
+                    len(&mut out, body.len());
+                    out.extend(body);
+                }
+            }
+            out
+        }
+
+        /// Indefinite lengths everywhere and OCTET STRINGs cut into 7-byte chunks.
+        fn ber(n: &Node) -> Vec<u8> {
+            let mut out = Vec::new();
+            match n {
+                Node::Octets(v) if v.len() > 7 => {
+                    out.extend([0x24, 0x80]);
+                    for c in v.chunks(7) {
+                        out.extend([0x04, c.len() as u8]);
+                        out.extend(c);
+                    }
+                    out.extend([0, 0]);
+                }
+                Node::Seq(children) => {
+                    out.extend([0x30, 0x80]);
+                    for c in children {
+                        out.extend(ber(c));
+                    }
+                    out.extend([0, 0]);
+                }
+                other => out.extend(der(other)),
+            }
+            out
+        }
+
+        proptest! {
+            #[test]
+            fn ber_of_any_tree_normalises_to_its_der(tree in node()) {
+                let d = der(&tree);
+                prop_assert_eq!(to_der(&ber(&tree)).unwrap(), d.clone());
+                prop_assert_eq!(to_der(&d).unwrap(), d);
+            }
+
+            #[test]
+            fn never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let _ = to_der(&bytes);
+            }
+        }
+    }
 }

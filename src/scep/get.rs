@@ -141,4 +141,40 @@ mod tests {
         assert!(decode_message("").is_err());
         assert!(decode_message("====").is_err());
     }
+
+    mod prop {
+        use base64::Engine;
+        use proptest::prelude::*;
+
+        use super::super::decode_message;
+
+        fn escape(s: &str) -> String {
+            s.replace('+', "%2B")
+                .replace('/', "%2F")
+                .replace('=', "%3D")
+        }
+
+        proptest! {
+            #[test]
+            fn decodes_every_encoding_clients_use(data in proptest::collection::vec(any::<u8>(), 1..1500)) {
+                let std = base64::engine::general_purpose::STANDARD.encode(&data);
+                let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&data);
+                let wrapped = std.as_bytes().chunks(64)
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect::<Vec<_>>().join("\r\n");
+                for form in [std.clone(), escape(&std), url, escape(&wrapped).replace("\r\n", "%0D%0A"),
+                             std.trim_end_matches('=').to_owned()] {
+                    prop_assert_eq!(decode_message(&form).ok(), Some(data.clone()), "{}", form);
+                }
+            }
+
+            #[test]
+            fn never_panics_on_arbitrary_queries(q in ".{0,300}") {
+                let parsed = super::super::parse_query(&q);
+                if let Some(m) = parsed.message {
+                    let _ = decode_message(m);
+                }
+            }
+        }
+    }
 }

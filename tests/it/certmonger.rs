@@ -133,6 +133,12 @@ fn scep_submit_enrolls_a_request_built_by_the_test() {
     assert_openssl_verifies(&ca_pem, &d.join("leaf.pem"));
     let subject = openssl(&["x509", "-in", "leaf.pem", "-noout", "-subject"], d);
     assert!(String::from_utf8_lossy(&subject.stdout).contains("CN = certmonger-host"));
+    let leaf_pub = openssl(&["x509", "-in", "leaf.pem", "-noout", "-pubkey"], d);
+    let key_pub = openssl(&["pkey", "-in", "key.pem", "-pubout"], d);
+    assert_eq!(
+        leaf_pub.stdout, key_pub.stdout,
+        "the certificate carries the client's key"
+    );
 }
 
 #[test]

@@ -155,3 +155,20 @@ fn enrolls_the_scepclient_fixture_end_to_end() {
         .unwrap());
     assert_eq!(store.certs().unwrap().len(), 1);
 }
+
+#[test]
+fn enrolls_a_ber_variant_of_the_scepclient_fixture() {
+    support::load_legacy_provider();
+    let der = fixture("scepclient-pkcsreq-post.der");
+    let ber = support::der_to_ber(&der);
+    assert_ne!(ber, der);
+    assert_eq!(&ber[..2], &[0x30, 0x80]);
+    let ca = Arc::new(fixture_ca());
+    let mut config = support::enroll_config(Some("fixture-challenge-1"));
+    config.legacy_des = true;
+    let e = certdrop::enroll::Enroller::new(ca, Arc::new(MemoryStore::default()), config);
+    let reply = e
+        .pki_operation(&ber, "127.0.0.1", time::OffsetDateTime::now_utc())
+        .unwrap();
+    assert_eq!(reply.status, PkiStatus::Success);
+}

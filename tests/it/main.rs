@@ -7,6 +7,7 @@ mod certmonger;
 mod cli;
 mod enroll;
 mod fixtures;
+mod fuzz_corpus;
 mod http;
 mod scepclient;
 mod support;
