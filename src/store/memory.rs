@@ -10,6 +10,7 @@ use crate::ca::Serial;
 struct Inner {
     certs: BTreeMap<Serial, CertRecord>,
     by_transaction: BTreeMap<String, Serial>,
+    by_subject: BTreeMap<(String, Serial), ()>,
     challenges: BTreeMap<String, ChallengeRecord>,
     audit: Vec<AuditRecord>,
 }
@@ -50,6 +51,8 @@ impl Store for MemoryStore {
         if let Some(tx) = &cert.transaction_id {
             g.by_transaction.insert(tx.clone(), cert.serial.clone());
         }
+        g.by_subject
+            .insert((cert.subject.clone(), cert.serial.clone()), ());
         g.certs.insert(cert.serial.clone(), cert.clone());
         g.audit.push(issuance.audit.clone());
         Ok(())
@@ -69,6 +72,15 @@ impl Store for MemoryStore {
             .get(transaction_id)
             .and_then(|s| g.certs.get(s))
             .cloned())
+    }
+
+    fn certs_by_subject(&self, subject: &str) -> Result<Vec<CertRecord>, StoreError> {
+        let g = self.lock()?;
+        Ok(g.by_subject
+            .keys()
+            .filter(|(s, _)| s == subject)
+            .filter_map(|(_, serial)| g.certs.get(serial).cloned())
+            .collect())
     }
 
     fn insert_challenge(

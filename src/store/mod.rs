@@ -144,6 +144,8 @@ pub trait Store: Send + Sync {
     fn certs(&self) -> Result<Vec<CertRecord>, StoreError>;
     /// The newest certificate issued for a transactionID.
     fn cert_by_transaction(&self, transaction_id: &str) -> Result<Option<CertRecord>, StoreError>;
+    /// Every certificate issued with exactly this subject, in serial order.
+    fn certs_by_subject(&self, subject: &str) -> Result<Vec<CertRecord>, StoreError>;
     fn insert_challenge(
         &self,
         challenge: &ChallengeRecord,
@@ -346,7 +348,15 @@ mod tests {
             .into_iter()
             .map(|c| c.serial)
             .collect();
-        assert_eq!(serials, vec![c1.serial, c3.serial]);
+        assert_eq!(serials, vec![c1.serial.clone(), c3.serial.clone()]);
+        let same_subject: Vec<_> = store
+            .certs_by_subject("CN=device")
+            .unwrap()
+            .into_iter()
+            .map(|c| c.serial)
+            .collect();
+        assert_eq!(same_subject, vec![c1.serial, c3.serial]);
+        assert!(store.certs_by_subject("CN=dev").unwrap().is_empty());
         // insert_challenge, two issuances: three audit entries, in order.
         assert_eq!(store.audit().unwrap().len(), 3);
     }

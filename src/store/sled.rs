@@ -3,6 +3,7 @@
 //! Trees and keys:
 //! - `certs`: serial bytes -> versioned CertRecord JSON
 //! - `certs_by_transaction`: transactionID -> serial bytes (the newest issuance)
+//! - `certs_by_subject`: subject text, 0x00, serial bytes -> empty (subject text holds no NUL)
 //! - `challenges`: challenge id -> versioned ChallengeRecord JSON
 //! - `audit`: big-endian u64 from `generate_id` (monotonic across restarts) -> AuditRecord
 //!
@@ -22,6 +23,7 @@ use crate::ca::Serial;
 
 pub const TREE_CERTS: &str = "certs";
 pub const TREE_CERTS_BY_TRANSACTION: &str = "certs_by_transaction";
+pub const TREE_CERTS_BY_SUBJECT: &str = "certs_by_subject";
 pub const TREE_CHALLENGES: &str = "challenges";
 pub const TREE_AUDIT: &str = "audit";
 /// The store's directory under the data directory.
@@ -31,6 +33,7 @@ pub struct SledStore {
     db: Db,
     certs: Tree,
     by_transaction: Tree,
+    by_subject: Tree,
     challenges: Tree,
     audit: Tree,
 }
@@ -50,6 +53,7 @@ impl SledStore {
         Ok(SledStore {
             certs: db.open_tree(TREE_CERTS)?,
             by_transaction: db.open_tree(TREE_CERTS_BY_TRANSACTION)?,
+            by_subject: db.open_tree(TREE_CERTS_BY_SUBJECT)?,
             challenges: db.open_tree(TREE_CHALLENGES)?,
             audit: db.open_tree(TREE_AUDIT)?,
             db,
@@ -62,6 +66,13 @@ impl SledStore {
     }
 }
 
+fn subject_key(subject: &str, serial: &Serial) -> Vec<u8> {
+    let mut k = subject.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(serial.as_bytes());
+    k
+}
+
 fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
@@ -72,13 +83,15 @@ impl Store for SledStore {
         let cert_bytes = encode_cert(cert)?;
         let audit_key = self.db.generate_id()?.to_be_bytes();
         let audit_bytes = encode_audit(&issuance.audit)?;
+        let subject_key = subject_key(&cert.subject, &cert.serial);
         let result = (
             &self.certs,
             &self.by_transaction,
+            &self.by_subject,
             &self.challenges,
             &self.audit,
         )
-            .transaction(|(certs, by_tx, challenges, audit)| {
+            .transaction(|(certs, by_tx, by_subject, challenges, audit)| {
                 let serial_key = cert.serial.as_bytes();
                 if certs.get(serial_key)?.is_some() {
                     return Err(abort(StoreError::SerialTaken(cert.serial.clone())));
@@ -101,6 +114,7 @@ impl Store for SledStore {
                 if let Some(tx) = &cert.transaction_id {
                     by_tx.insert(tx.as_bytes(), serial_key)?;
                 }
+                by_subject.insert(subject_key.as_slice(), &[])?;
                 audit.insert(&audit_key, audit_bytes.as_slice())?;
                 Ok(())
             });
@@ -134,6 +148,20 @@ impl Store for SledStore {
             Some(serial) => self.certs.get(serial)?.map(|b| decode_cert(&b)).transpose(),
             None => Ok(None),
         }
+    }
+
+    fn certs_by_subject(&self, subject: &str) -> Result<Vec<CertRecord>, StoreError> {
+        let mut prefix = subject.as_bytes().to_vec();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for entry in self.by_subject.scan_prefix(&prefix) {
+            let (key, _) = entry?;
+            let serial = key.get(prefix.len()..).unwrap_or_default();
+            if let Some(raw) = self.certs.get(serial)? {
+                out.push(decode_cert(&raw)?);
+            }
+        }
+        Ok(out)
     }
 
     fn insert_challenge(
