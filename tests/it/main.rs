@@ -5,6 +5,7 @@
 
 mod certmonger;
 mod cli;
+mod durability;
 mod enroll;
 mod fixtures;
 mod fuzz_corpus;
