@@ -9,7 +9,7 @@ use openssl::x509::extension::{
     AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
     SubjectKeyIdentifier,
 };
-use openssl::x509::{X509Req, X509};
+use openssl::x509::{X509Name, X509};
 use time::OffsetDateTime;
 
 use super::{Ca, Serial};
@@ -84,8 +84,7 @@ impl Ca {
         now: OffsetDateTime,
     ) -> Result<X509, IssueError> {
         check(csr)?;
-        let req = X509Req::from_der(&csr.der)?;
-        let pubkey = req.public_key()?;
+        let subject = X509Name::from_der(&csr.subject_der)?;
         let ca = &self.certificate.x509;
 
         let start = now.unix_timestamp() - BACKDATE_SECS;
@@ -103,9 +102,9 @@ impl Ca {
         b.set_version(2)?;
         let sn = serial.to_bignum()?.to_asn1_integer()?;
         b.set_serial_number(&sn)?;
-        b.set_subject_name(req.subject_name())?;
+        b.set_subject_name(&subject)?;
         b.set_issuer_name(ca.subject_name())?;
-        b.set_pubkey(&pubkey)?;
+        b.set_pubkey(&csr.public_key)?;
         b.set_not_before(&not_before)?;
         b.set_not_after(&not_after)?;
         b.append_extension(BasicConstraints::new().critical().build()?)?;

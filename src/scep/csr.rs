@@ -64,12 +64,17 @@ pub struct CertificationRequest {
     pub der: Vec<u8>,
     /// The subject in RFC 4514-like text, for display and indexing.
     pub subject: String,
+    /// The subject Name as DER, copied into the certificate as is.
+    pub subject_der: Vec<u8>,
+    /// The public key as OpenSSL parsed it (parsed once: key decoding is costly in
+    /// OpenSSL 3.0, so the CA reuses this rather than parsing the request again).
+    pub public_key: openssl::pkey::PKey<openssl::pkey::Public>,
     pub subject_is_empty: bool,
     pub common_name: Option<String>,
     pub subject_alt_names: Vec<SubjectAltName>,
     pub challenge_password: ChallengePassword,
     pub key: KeyInfo,
-    /// DER SubjectPublicKeyInfo, for matching retransmissions.
+    /// DER SubjectPublicKeyInfo as found in the request, for matching retransmissions.
     pub public_key_der: Vec<u8>,
     /// Whether the request's self-signature verifies (RFC 2986 §3 proof of possession).
     pub signature_valid: bool,
@@ -99,8 +104,9 @@ impl CertificationRequest {
             .next()
             .and_then(|e| e.data().to_string().ok());
 
-        let attributes =
-            attributes(der_bytes).ok_or_else(|| DecodeError::Csr("malformed attributes".into()))?;
+        let subject_der = subject_name.to_der()?;
+        let (public_key_der, attributes) = spki_and_attributes(der_bytes)
+            .ok_or_else(|| DecodeError::Csr("malformed attributes".into()))?;
         let mut challenges = attributes
             .iter()
             .filter(|(oid, _)| *oid == OID_CHALLENGE_PASSWORD);
@@ -138,18 +144,19 @@ impl CertificationRequest {
             }
             other => KeyInfo::Other(format!("{other:?}")),
         };
-        let public_key_der = pkey.public_key_to_der()?;
         let signature_valid = x.verify(&pkey).unwrap_or(false);
 
         Ok(CertificationRequest {
             der: der_bytes.to_vec(),
             subject,
+            subject_der,
+            public_key: pkey,
             subject_is_empty,
             common_name,
             subject_alt_names,
             challenge_password,
             key,
-            public_key_der,
+            public_key_der: public_key_der.to_vec(),
             signature_valid,
         })
     }
@@ -167,7 +174,8 @@ pub fn name_to_string(name: &openssl::x509::X509NameRef) -> String {
         .join(", ")
 }
 
-/// The request's attributes as (OID DER, SET OF value DER) pairs.
+/// The request's SubjectPublicKeyInfo TLV, and its attributes as (OID DER, SET OF value DER)
+/// pairs.
 ///
 /// ```text
 /// CertificationRequest ::= SEQUENCE { certificationRequestInfo, signatureAlgorithm, signature }
@@ -176,7 +184,8 @@ pub fn name_to_string(name: &openssl::x509::X509NameRef) -> String {
 ///   attributes [0] IMPLICIT SET OF Attribute }
 /// Attribute ::= SEQUENCE { type OBJECT IDENTIFIER, values SET OF ANY }
 /// ```
-fn attributes(csr: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+#[allow(clippy::type_complexity)]
+fn spki_and_attributes(csr: &[u8]) -> Option<(&[u8], Vec<(&[u8], &[u8])>)> {
     const SEQUENCE: u8 = 0x30;
     let (SEQUENCE, csr_body, _) = split_tlv(csr)? else {
         return None;
@@ -186,11 +195,13 @@ fn attributes(csr: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
     };
     let (_version, _, rest) = split_tlv(info)?;
     let (_subject, _, rest) = split_tlv(rest)?;
-    let (_spki, _, rest) = split_tlv(rest)?;
+    let (_spki, _, after_spki) = split_tlv(rest)?;
+    let spki = rest.get(..rest.len() - after_spki.len())?;
+    let rest = after_spki;
     let mut out = Vec::new();
     let Some((0xa0, mut attrs, _)) = split_tlv(rest) else {
         // Attributes are required by RFC 2986 but some clients omit the empty set.
-        return Some(out);
+        return Some((spki, out));
     };
     while !attrs.is_empty() {
         let (SEQUENCE, attr, rest) = split_tlv(attrs)? else {
@@ -203,7 +214,7 @@ fn attributes(csr: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
         out.push((attr.get(..oid_len)?, values));
         attrs = rest;
     }
-    Some(out)
+    Some((spki, out))
 }
 
 /// Find the subjectAltName extension value in an extensionRequest's `SET { Extensions }`.

@@ -209,12 +209,12 @@ pub fn normalize_cms(input: &[u8]) -> Result<Vec<u8>, DecodeError> {
     Ok(cms.to_der()?)
 }
 
-/// Normalise a PKCS#7 SignedData (possibly BER) to DER.
+/// Normalise a SignedData (possibly BER) to DER. The [`ber`] pass is enough here: every
+/// string in a SignedData is universally tagged (eContent is `[0] EXPLICIT OCTET STRING`),
+/// so no schema is needed, and skipping OpenSSL's round trip saves parsing the embedded
+/// certificates' keys (costly in OpenSSL 3.0).
 pub fn normalize_pkcs7(input: &[u8]) -> Result<Vec<u8>, DecodeError> {
-    let input = ber::to_der(input)?;
-    let p7 = openssl::pkcs7::Pkcs7::from_der(&input)
-        .map_err(|e| DecodeError::NotCms(first_openssl_reason(&e)))?;
-    Ok(p7.to_der()?)
+    ber::to_der(input)
 }
 
 /// A short, stable reason from an OpenSSL error stack, safe to show to a client.
