@@ -19,8 +19,8 @@ use error::HttpError;
 /// Shared state of the HTTP layer.
 pub struct AppState {
     pub enroller: Arc<Enroller>,
-    /// Bounds concurrent CPU-bound enrollments to the number of cores, so RSA work never
-    /// piles up on the blocking pool and the reactor stays free for I/O.
+    /// Bounds concurrent enrollments on the blocking pool (two per core: see `server`), so
+    /// RSA work never piles up there and the reactor stays free for I/O.
     pub cpu_slots: Arc<Semaphore>,
     pub max_body_bytes: usize,
 }
