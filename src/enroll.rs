@@ -183,8 +183,7 @@ impl Enroller {
                 None,
             );
         }
-        let signer_key = request.signer_x509.public_key()?;
-        if signer_key.id() != Id::RSA {
+        if request.signer_public_key.id() != Id::RSA {
             return self.refuse(
                 ctx,
                 FailInfo::BadAlg,
@@ -256,7 +255,8 @@ impl Enroller {
                 status: CertStatus::Valid,
                 transaction_id: Some(ctx.transaction_id.to_string()),
                 signer_sha256: Some(hex::encode(openssl::sha::sha256(
-                    &request.signer_x509.to_der()?,
+                    &der::Encode::to_der(&request.signer)
+                        .map_err(|e| Error::Internal(format!("signer certificate: {e}")))?,
                 ))),
                 public_key_sha256: public_key_sha256.clone(),
                 csr_sha256: csr_sha256.clone(),
@@ -357,12 +357,11 @@ impl Enroller {
                 key_transport: env.key_transport.clone(),
             },
         };
-        let signer_key = request.signer_x509.public_key()?;
         let body = rep.encode(
             &self.responder(),
             Some(&Recipient {
                 certificate: &request.signer,
-                public_key: &signer_key,
+                public_key: &request.signer_public_key,
             }),
         )?;
         Ok(Reply {

@@ -5,7 +5,6 @@
 use std::net::IpAddr;
 
 use openssl::pkey::Id;
-use openssl::x509::X509Req;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
 
@@ -90,24 +89,27 @@ const OID_EXTENSION_REQUEST: &[u8] = &[
 const OID_SUBJECT_ALT_NAME: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x11];
 
 impl CertificationRequest {
-    /// Parse a PKCS#10 request. OpenSSL checks the structure and reads the subject and key;
-    /// the attributes are walked here rather than by x509-parser, because x509-parser refuses
-    /// the whole request when challengePassword is a BMPString or UniversalString (legal
-    /// DirectoryString choices, RFC 2985 §5.4.1). x509-parser reads the subjectAltName value.
+    /// Parse a PKCS#10 request (RFC 2986).
+    ///
+    /// The structure is walked here: x509-parser refuses the whole request when
+    /// challengePassword is a BMPString or UniversalString (legal DirectoryString choices,
+    /// RFC 2985 §5.4.1), and OpenSSL's `d2i_X509_REQ` runs the costly OpenSSL 3.0 key decoder.
+    /// OpenSSL parses the subject and checks the self-signature; x509-parser reads the
+    /// subjectAltName value.
     pub fn parse(der_bytes: &[u8]) -> Result<CertificationRequest, DecodeError> {
-        let x = X509Req::from_der(der_bytes).map_err(|e| DecodeError::Csr(e.to_string()))?;
-        let subject_name = x.subject_name();
+        let parts =
+            split_request(der_bytes).ok_or_else(|| DecodeError::Csr("malformed request".into()))?;
+        let subject_name = openssl::x509::X509Name::from_der(parts.subject)
+            .map_err(|_| DecodeError::Csr("malformed subject".into()))?;
         let subject_is_empty = subject_name.entries().next().is_none();
-        let subject = name_to_string(subject_name);
+        let subject = name_to_string(&subject_name);
         let common_name = subject_name
             .entries_by_nid(openssl::nid::Nid::COMMONNAME)
             .next()
             .and_then(|e| e.data().to_string().ok());
 
-        let subject_der = subject_name.to_der()?;
-        let (public_key_der, attributes) = spki_and_attributes(der_bytes)
-            .ok_or_else(|| DecodeError::Csr("malformed attributes".into()))?;
-        let mut challenges = attributes
+        let mut challenges = parts
+            .attributes
             .iter()
             .filter(|(oid, _)| *oid == OID_CHALLENGE_PASSWORD);
         let challenge_password = match (challenges.next(), challenges.next()) {
@@ -118,7 +120,8 @@ impl CertificationRequest {
             }
         };
         let mut subject_alt_names = Vec::new();
-        for (_, set) in attributes
+        for (_, set) in parts
+            .attributes
             .iter()
             .filter(|(oid, _)| *oid == OID_EXTENSION_REQUEST)
         {
@@ -127,8 +130,7 @@ impl CertificationRequest {
             }
         }
 
-        let pkey = x
-            .public_key()
+        let pkey = super::public_key_from_spki(parts.spki)
             .map_err(|_| DecodeError::Csr("unreadable public key".into()))?;
         let key = match pkey.id() {
             Id::RSA => KeyInfo::Rsa { bits: pkey.bits() },
@@ -144,22 +146,128 @@ impl CertificationRequest {
             }
             other => KeyInfo::Other(format!("{other:?}")),
         };
-        let signature_valid = x.verify(&pkey).unwrap_or(false);
+        let signature_valid = verify_self_signature(&parts, &pkey);
 
         Ok(CertificationRequest {
             der: der_bytes.to_vec(),
             subject,
-            subject_der,
+            subject_der: parts.subject.to_vec(),
             public_key: pkey,
             subject_is_empty,
             common_name,
             subject_alt_names,
             challenge_password,
             key,
-            public_key_der: public_key_der.to_vec(),
+            public_key_der: parts.spki.to_vec(),
             signature_valid,
         })
     }
+}
+
+/// The pieces of a request, as slices of its DER.
+///
+/// ```text
+/// CertificationRequest ::= SEQUENCE {
+///   certificationRequestInfo SEQUENCE {
+///     version INTEGER { v1(0) }, subject Name, subjectPKInfo SubjectPublicKeyInfo,
+///     attributes [0] IMPLICIT SET OF Attribute },
+///   signatureAlgorithm AlgorithmIdentifier,
+///   signature BIT STRING }
+/// Attribute ::= SEQUENCE { type OBJECT IDENTIFIER, values SET OF ANY }
+/// ```
+struct RequestParts<'a> {
+    /// The whole certificationRequestInfo TLV: what the signature covers.
+    info: &'a [u8],
+    subject: &'a [u8],
+    spki: &'a [u8],
+    /// (OID TLV, values SET TLV) pairs.
+    attributes: Vec<(&'a [u8], &'a [u8])>,
+    signature_algorithm: &'a [u8],
+    signature: &'a [u8],
+}
+
+/// (tag, whole TLV, value, rest)
+type Tlv<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+
+/// The TLV at the start of `input` as one slice, and what follows it.
+fn take_tlv(input: &[u8]) -> Option<Tlv<'_>> {
+    let (tag, value, rest) = split_tlv(input)?;
+    Some((tag, input.get(..input.len() - rest.len())?, value, rest))
+}
+
+fn split_request(csr: &[u8]) -> Option<RequestParts<'_>> {
+    const SEQUENCE: u8 = 0x30;
+    let (SEQUENCE, body, []) = split_tlv(csr)? else {
+        return None;
+    };
+    let (SEQUENCE, info, info_body, rest) = take_tlv(body)? else {
+        return None;
+    };
+    let (SEQUENCE, signature_algorithm, _, rest) = take_tlv(rest)? else {
+        return None;
+    };
+    let (0x03, signature, []) = split_tlv(rest)? else {
+        return None;
+    };
+    let (0x02, [0], rest) = split_tlv(info_body)? else {
+        return None;
+    };
+    let (SEQUENCE, subject, _, rest) = take_tlv(rest)? else {
+        return None;
+    };
+    let (SEQUENCE, spki, _, rest) = take_tlv(rest)? else {
+        return None;
+    };
+    let mut attributes = Vec::new();
+    // Attributes are required by RFC 2986 but some clients omit the empty set.
+    if let Some((0xa0, mut attrs, _)) = split_tlv(rest) {
+        while !attrs.is_empty() {
+            let (SEQUENCE, attr, next) = split_tlv(attrs)? else {
+                return None;
+            };
+            let (0x06, oid, _, values) = take_tlv(attr)? else {
+                return None;
+            };
+            attributes.push((oid, values));
+            attrs = next;
+        }
+    }
+    Some(RequestParts {
+        info,
+        subject,
+        spki,
+        attributes,
+        signature_algorithm,
+        signature,
+    })
+}
+
+/// RFC 2986 §3: the requester's proof of possession. RSA PKCS#1 v1.5 and ECDSA with SHA-1
+/// or SHA-2; anything else (RSASSA-PSS included) counts as not verified.
+fn verify_self_signature(
+    parts: &RequestParts<'_>,
+    key: &openssl::pkey::PKeyRef<openssl::pkey::Public>,
+) -> bool {
+    use der::Decode;
+    use openssl::hash::MessageDigest;
+    let Ok(alg) = x509_cert::spki::AlgorithmIdentifierOwned::from_der(parts.signature_algorithm)
+    else {
+        return false;
+    };
+    let md = match alg.oid.to_string().as_str() {
+        "1.2.840.113549.1.1.5" | "1.2.840.10045.4.1" => MessageDigest::sha1(),
+        "1.2.840.113549.1.1.11" | "1.2.840.10045.4.3.2" => MessageDigest::sha256(),
+        "1.2.840.113549.1.1.12" | "1.2.840.10045.4.3.3" => MessageDigest::sha384(),
+        "1.2.840.113549.1.1.13" | "1.2.840.10045.4.3.4" => MessageDigest::sha512(),
+        _ => return false,
+    };
+    // BIT STRING: the first octet counts unused bits, which must be zero for a signature.
+    let Some((0, signature)) = parts.signature.split_first() else {
+        return false;
+    };
+    openssl::sign::Verifier::new(md, key)
+        .and_then(|mut v| v.verify_oneshot(signature, parts.info))
+        .unwrap_or(false)
 }
 
 /// `CN=x, O=y` style text of a name, in the certificate's order.
@@ -172,49 +280,6 @@ pub fn name_to_string(name: &openssl::x509::X509NameRef) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The request's SubjectPublicKeyInfo TLV, and its attributes as (OID DER, SET OF value DER)
-/// pairs.
-///
-/// ```text
-/// CertificationRequest ::= SEQUENCE { certificationRequestInfo, signatureAlgorithm, signature }
-/// CertificationRequestInfo ::= SEQUENCE {
-///   version INTEGER, subject Name, subjectPKInfo SubjectPublicKeyInfo,
-///   attributes [0] IMPLICIT SET OF Attribute }
-/// Attribute ::= SEQUENCE { type OBJECT IDENTIFIER, values SET OF ANY }
-/// ```
-#[allow(clippy::type_complexity)]
-fn spki_and_attributes(csr: &[u8]) -> Option<(&[u8], Vec<(&[u8], &[u8])>)> {
-    const SEQUENCE: u8 = 0x30;
-    let (SEQUENCE, csr_body, _) = split_tlv(csr)? else {
-        return None;
-    };
-    let (SEQUENCE, info, _) = split_tlv(csr_body)? else {
-        return None;
-    };
-    let (_version, _, rest) = split_tlv(info)?;
-    let (_subject, _, rest) = split_tlv(rest)?;
-    let (_spki, _, after_spki) = split_tlv(rest)?;
-    let spki = rest.get(..rest.len() - after_spki.len())?;
-    let rest = after_spki;
-    let mut out = Vec::new();
-    let Some((0xa0, mut attrs, _)) = split_tlv(rest) else {
-        // Attributes are required by RFC 2986 but some clients omit the empty set.
-        return Some((spki, out));
-    };
-    while !attrs.is_empty() {
-        let (SEQUENCE, attr, rest) = split_tlv(attrs)? else {
-            return None;
-        };
-        let (0x06, _, values) = split_tlv(attr)? else {
-            return None;
-        };
-        let oid_len = attr.len() - values.len();
-        out.push((attr.get(..oid_len)?, values));
-        attrs = rest;
-    }
-    Some((spki, out))
 }
 
 /// Find the subjectAltName extension value in an extensionRequest's `SET { Extensions }`.
@@ -418,5 +483,84 @@ mod tests {
             read_challenge(b""),
             ChallengePassword::Malformed(_)
         ));
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+    use crate::scep::builder::{self, CsrParams, StringKind};
+
+    fn csr(key: &openssl::pkey::PKeyRef<openssl::pkey::Private>) -> Vec<u8> {
+        builder::csr(&CsrParams {
+            subject: "CN=laptop-0042,O=Example Corp",
+            challenge: Some(("abc123", StringKind::Printable)),
+            dns_names: &["laptop-0042.example.com"],
+            emails: &["it@example.com"],
+            key,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn parses_subject_key_sans_and_challenge() {
+        let key = builder::rsa_key(2048).unwrap();
+        let der = csr(&key);
+        let c = CertificationRequest::parse(&der).unwrap();
+        assert_eq!(c.common_name.as_deref(), Some("laptop-0042"));
+        // DER order, as openssl prints it: RFC 4514 text lists the last RDN first.
+        assert_eq!(c.subject, "O=Example Corp, CN=laptop-0042");
+        assert_eq!(c.key, KeyInfo::Rsa { bits: 2048 });
+        assert!(c.signature_valid);
+        assert_eq!(c.public_key_der, key.public_key_to_der().unwrap());
+        assert!(c.public_key.public_eq(&key));
+        assert_eq!(
+            c.subject_alt_names,
+            vec![
+                SubjectAltName::Dns("laptop-0042.example.com".into()),
+                SubjectAltName::Email("it@example.com".into())
+            ]
+        );
+        assert_eq!(
+            c.challenge_password,
+            ChallengePassword::Present("abc123".into())
+        );
+    }
+
+    #[test]
+    fn detects_a_bad_self_signature() {
+        let key = builder::rsa_key(2048).unwrap();
+        let mut der = csr(&key);
+        let n = der.len();
+        der[n - 5] ^= 0x40;
+        let c = CertificationRequest::parse(&der).unwrap();
+        assert!(!c.signature_valid);
+    }
+
+    #[test]
+    fn parses_ec_requests_on_each_nist_curve() {
+        use openssl::nid::Nid;
+        for (nid, name) in [
+            (Nid::X9_62_PRIME256V1, "prime256v1"),
+            (Nid::SECP384R1, "secp384r1"),
+        ] {
+            let group = openssl::ec::EcGroup::from_curve_name(nid).unwrap();
+            let key =
+                openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap())
+                    .unwrap();
+            let c = CertificationRequest::parse(&csr(&key)).unwrap();
+            assert_eq!(c.key, KeyInfo::Ec { curve: name.into() });
+            assert!(c.signature_valid, "{name}");
+        }
+    }
+
+    #[test]
+    fn rejects_truncated_and_trailing_bytes() {
+        let key = builder::rsa_key(2048).unwrap();
+        let der = csr(&key);
+        assert!(CertificationRequest::parse(&der[..der.len() - 1]).is_err());
+        let mut long = der.clone();
+        long.push(0);
+        assert!(CertificationRequest::parse(&long).is_err());
     }
 }

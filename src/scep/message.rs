@@ -8,8 +8,7 @@ use cms::signed_data::{
 use const_oid::ObjectIdentifier;
 use der::asn1::{OctetString, SetOfVec};
 use der::{Any, Decode, Encode, Tag, Tagged};
-use openssl::pkey::{Id, PKeyRef, Private};
-use openssl::x509::X509;
+use openssl::pkey::{Id, PKey, PKeyRef, Private, Public};
 use x509_cert::attr::Attribute;
 use x509_cert::spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
@@ -40,8 +39,8 @@ pub struct SignedRequest {
     pub attributes: ScepAttributes,
     pub digest: Digest,
     pub signer: Certificate,
-    /// The signer certificate as OpenSSL sees it (for its public key).
-    pub signer_x509: X509,
+    /// The signer certificate's public key (the reply is encrypted to it).
+    pub signer_public_key: PKey<Public>,
     pub content: Option<Vec<u8>>,
 }
 
@@ -115,11 +114,11 @@ impl PkiMessage {
     /// with the signer certificate's public key.
     pub fn verify(self) -> Result<SignedRequest, Unverified> {
         match self.check_signature() {
-            Ok(signer_x509) => Ok(SignedRequest {
+            Ok(signer_public_key) => Ok(SignedRequest {
                 attributes: self.attributes,
                 digest: self.digest,
                 signer: self.signer,
-                signer_x509,
+                signer_public_key,
                 content: self.content,
             }),
             Err((fail_info, reason)) => Err(Unverified {
@@ -130,16 +129,16 @@ impl PkiMessage {
         }
     }
 
-    fn check_signature(&self) -> Result<X509, (FailInfo, String)> {
+    fn check_signature(&self) -> Result<PKey<Public>, (FailInfo, String)> {
         let bad = |r: &str| (FailInfo::BadMessageCheck, r.to_owned());
-        let signer_der = self
+        let spki = self
             .signer
+            .tbs_certificate
+            .subject_public_key_info
             .to_der()
             .map_err(|e| bad(&format!("signer certificate: {e}")))?;
-        let x509 = X509::from_der(&signer_der).map_err(|_| bad("signer certificate unreadable"))?;
-        let pkey = x509
-            .public_key()
-            .map_err(|_| bad("signer public key unreadable"))?;
+        let pkey =
+            super::public_key_from_spki(&spki).map_err(|_| bad("signer public key unreadable"))?;
 
         let expected = attributes::octets(
             &self.signed_attributes,
@@ -199,15 +198,17 @@ impl PkiMessage {
         let set = SetOfVec::try_from(self.signed_attributes.clone())
             .map_err(|_| bad("signed attributes not a valid SET"))?;
         let tbs = attributes::signed_attributes_der(&set).map_err(|_| bad("signed attributes"))?;
-        let mut verifier = openssl::sign::Verifier::new(self.digest.message_digest(), &pkey)
-            .map_err(|_| bad("verifier setup failed"))?;
-        let ok = verifier
-            .verify_oneshot(&self.signature, &tbs)
-            .map_err(|_| bad("signature does not verify"))?;
+        let ok = {
+            let mut verifier = openssl::sign::Verifier::new(self.digest.message_digest(), &pkey)
+                .map_err(|_| bad("verifier setup failed"))?;
+            verifier
+                .verify_oneshot(&self.signature, &tbs)
+                .map_err(|_| bad("signature does not verify"))?
+        };
         if !ok {
             return Err(bad("signature does not verify"));
         }
-        Ok(x509)
+        Ok(pkey)
     }
 }
 

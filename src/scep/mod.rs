@@ -224,3 +224,48 @@ pub(crate) fn first_openssl_reason(e: &openssl::error::ErrorStack) -> String {
         .and_then(|e| e.reason().map(str::to_owned))
         .unwrap_or_else(|| "unparseable".to_owned())
 }
+
+/// Build an OpenSSL public key from a SubjectPublicKeyInfo.
+///
+/// RSA and the NIST EC curves are built from their components through OpenSSL's key-type
+/// APIs rather than `d2i_PUBKEY`: in OpenSSL 3.0 every generic key parse sets up a decoder
+/// context that walks all providers' names, and the load-test profile showed that costing
+/// more than the RSA arithmetic. Other key types take the generic path.
+pub fn public_key_from_spki(
+    spki_der: &[u8],
+) -> Result<openssl::pkey::PKey<openssl::pkey::Public>, DecodeError> {
+    use der::Decode;
+    use openssl::pkey::PKey;
+    const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+    let spki = x509_cert::spki::SubjectPublicKeyInfoOwned::from_der(spki_der)?;
+    let bits = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or(DecodeError::BadAttribute("subjectPublicKey"))?;
+    match spki.algorithm.oid {
+        oid::RSA_ENCRYPTION => {
+            let rsa = openssl::rsa::Rsa::public_key_from_der_pkcs1(bits)?;
+            Ok(PKey::from_rsa(rsa)?)
+        }
+        ID_EC_PUBLIC_KEY => {
+            let curve: ObjectIdentifier = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .ok_or(DecodeError::BadAttribute("EC parameters"))?
+                .decode_as()?;
+            let nid = match curve.to_string().as_str() {
+                "1.2.840.10045.3.1.7" => openssl::nid::Nid::X9_62_PRIME256V1,
+                "1.3.132.0.34" => openssl::nid::Nid::SECP384R1,
+                "1.3.132.0.35" => openssl::nid::Nid::SECP521R1,
+                _ => return Ok(PKey::public_key_from_der(spki_der)?),
+            };
+            let group = openssl::ec::EcGroup::from_curve_name(nid)?;
+            let mut ctx = openssl::bn::BigNumContext::new()?;
+            let point = openssl::ec::EcPoint::from_bytes(&group, bits, &mut ctx)?;
+            let key = openssl::ec::EcKey::from_public_key(&group, &point)?;
+            Ok(PKey::from_ec_key(key)?)
+        }
+        _ => Ok(PKey::public_key_from_der(spki_der)?),
+    }
+}
