@@ -45,8 +45,9 @@ pub enum AdminRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CaInfo {
     pub subject: String,
-    pub not_before: String,
-    pub not_after: String,
+    /// Seconds since the Unix epoch, like every time in the admin API.
+    pub not_before: i64,
+    pub not_after: i64,
     pub sha256_fingerprint: String,
     pub pem: String,
 }
@@ -91,8 +92,8 @@ fn run(
     match request {
         AdminRequest::CaShow => Ok(AdminResponse::Ca(CaInfo {
             subject: ca.subject(),
-            not_before: ca.not_before(),
-            not_after: ca.not_after(),
+            not_before: ca.not_before().map_err(|e| e.to_string())?,
+            not_after: ca.not_after().map_err(|e| e.to_string())?,
             sha256_fingerprint: ca.sha256_fingerprint(),
             pem: ca.to_pem().map_err(|e| e.to_string())?,
         })),

@@ -8,8 +8,12 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::Overrides;
 
 /// certdrop: an embedded CA with a SCEP (RFC 8894) enrollment server.
+///
+/// Settings come from certdrop.toml (if present), then CERTDROP_* variables, then flags; an
+/// unknown key in the file stops every command. Admin commands talk to a running server
+/// through <data-dir>/admin.sock, or open the store themselves when none runs.
 #[derive(Debug, Parser)]
-#[command(name = "certdrop", version, about, long_about = None)]
+#[command(name = "certdrop", version, about, long_about)]
 pub struct Cli {
     /// Configuration file [default: ./certdrop.toml if it exists]
     #[arg(long, global = true, env = "CERTDROP_CONFIG")]
@@ -60,6 +64,7 @@ pub struct ServeArgs {
     pub ca: CaArgs,
 
     /// Base URL that devices and relying parties reach, e.g. https://certs.example.com
+    /// [default: http://<listen>]
     #[arg(long, env = "CERTDROP_PUBLIC_URL")]
     pub public_url: Option<String>,
 }
@@ -71,6 +76,7 @@ pub struct CaArgs {
     pub ca_key_bits: Option<u32>,
 
     /// Subject of a new CA, e.g. "CN=Example Corp Device CA,O=Example Corp"
+    /// [default: CN=certdrop CA]
     #[arg(long, env = "CERTDROP_CA_SUBJECT")]
     pub ca_subject: Option<String>,
 
@@ -127,6 +133,7 @@ pub enum CertCommand {
     /// Show one certificate. SERIAL is hex as `openssl x509 -serial` prints it (any case,
     /// colons allowed) or decimal with a 0d prefix
     Show {
+        /// Serial number: hex (`serial=` prefix, colons, any case allowed) or 0d<decimal>
         serial: String,
         /// Print the certificate as PEM
         #[arg(long, conflicts_with = "der")]

@@ -22,6 +22,23 @@ fn err(e: impl std::fmt::Display) -> CliError {
     CliError(e.to_string())
 }
 
+/// Print to standard output. A closed pipe (`certdrop cert list | head`) ends the output
+/// quietly instead of panicking as `println!` would.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        emit(format!($($arg)*).as_bytes())?
+    };
+}
+
+fn emit(bytes: &[u8]) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(CliError(format!("writing to standard output: {e}"))),
+    }
+}
+
 fn actor() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
@@ -85,9 +102,9 @@ pub fn ca(config: &Config, cmd: &CaCommand) -> Result<(), CliError> {
                 OffsetDateTime::now_utc(),
             )
             .map_err(err)?;
-            println!("created CA {}", ca.certificate.subject());
-            println!(
-                "SHA-256 fingerprint: {}",
+            out!("created CA {}\n", ca.certificate.subject());
+            out!(
+                "SHA-256 fingerprint: {}\n",
                 ca.certificate.sha256_fingerprint()
             );
             Ok(())
@@ -98,13 +115,13 @@ pub fn ca(config: &Config, cmd: &CaCommand) -> Result<(), CliError> {
                 return Err(CliError("unexpected answer".into()));
             };
             if *pem {
-                print!("{}", info.pem);
+                out!("{}", info.pem);
             } else {
-                println!("subject:             {}", info.subject);
-                println!("not before:          {}", info.not_before);
-                println!("not after:           {}", info.not_after);
-                println!("SHA-256 fingerprint: {}", info.sha256_fingerprint);
-                print!("{}", info.pem);
+                out!("subject:             {}\n", info.subject);
+                out!("not before:          {}\n", format_time(info.not_before));
+                out!("not after:           {}\n", format_time(info.not_after));
+                out!("SHA-256 fingerprint: {}\n", info.sha256_fingerprint);
+                out!("{}", info.pem);
             }
             Ok(())
         }
@@ -136,10 +153,13 @@ pub fn challenge(config: &Config, cmd: &ChallengeCommand) -> Result<(), CliError
         return Err(unexpected(&r));
     };
     if *json {
-        println!("{}", serde_json::to_string_pretty(challenges).map_err(err)?);
+        out!(
+            "{}\n",
+            serde_json::to_string_pretty(challenges).map_err(err)?
+        );
     } else {
         for c in challenges {
-            println!("{}", c.challenge);
+            out!("{}\n", c.challenge);
         }
         if let Some(first) = challenges.first() {
             eprintln!(
@@ -160,16 +180,18 @@ pub fn cert(config: &Config, cmd: &CertCommand) -> Result<(), CliError> {
                 return Err(unexpected(&r));
             };
             if *json {
-                println!("{}", serde_json::to_string_pretty(certs).map_err(err)?);
+                out!("{}\n", serde_json::to_string_pretty(certs).map_err(err)?);
                 return Ok(());
             }
-            println!(
-                "{:<32}  {:<7}  {:<20}  SUBJECT",
-                "SERIAL", "STATUS", "NOT AFTER"
+            out!(
+                "{:<32}  {:<7}  {:<20}  SUBJECT\n",
+                "SERIAL",
+                "STATUS",
+                "NOT AFTER"
             );
             for c in certs {
-                println!(
-                    "{:<32}  {:<7}  {:<20}  {}",
+                out!(
+                    "{:<32}  {:<7}  {:<20}  {}\n",
                     c.serial,
                     status(c),
                     format_time(c.not_after),
@@ -190,26 +212,26 @@ pub fn cert(config: &Config, cmd: &CertCommand) -> Result<(), CliError> {
             };
             let x509 = openssl::x509::X509::from_der(&cert.der).map_err(err)?;
             if *der {
-                std::io::stdout().write_all(&cert.der).map_err(err)?;
+                emit(&cert.der)?;
             } else if *pem {
-                print!("{}", String::from_utf8_lossy(&x509.to_pem().map_err(err)?));
+                out!("{}", String::from_utf8_lossy(&x509.to_pem().map_err(err)?));
             } else {
-                println!("serial:         {}", cert.serial);
-                println!("status:         {}", status(cert));
-                println!("subject:        {}", cert.subject);
-                println!("alt names:      {}", cert.subject_alt_names.join(", "));
-                println!("not before:     {}", format_time(cert.not_before));
-                println!("not after:      {}", format_time(cert.not_after));
-                println!("issued at:      {}", format_time(cert.issued_at));
-                println!("requester:      {}", cert.requester);
-                println!("challenge:      {}", cert.challenge);
-                println!(
-                    "transaction id: {}",
+                out!("serial:         {}\n", cert.serial);
+                out!("status:         {}\n", status(cert));
+                out!("subject:        {}\n", cert.subject);
+                out!("alt names:      {}\n", cert.subject_alt_names.join(", "));
+                out!("not before:     {}\n", format_time(cert.not_before));
+                out!("not after:      {}\n", format_time(cert.not_after));
+                out!("issued at:      {}\n", format_time(cert.issued_at));
+                out!("requester:      {}\n", cert.requester);
+                out!("challenge:      {}\n", cert.challenge);
+                out!(
+                    "transaction id: {}\n",
                     cert.transaction_id.as_deref().unwrap_or("-")
                 );
                 let fp = openssl::sha::sha256(&cert.der);
-                println!("SHA-256:        {}", crate::ca::colon_hex(&fp));
-                print!("{}", String::from_utf8_lossy(&x509.to_pem().map_err(err)?));
+                out!("SHA-256:        {}\n", crate::ca::colon_hex(&fp));
+                out!("{}", String::from_utf8_lossy(&x509.to_pem().map_err(err)?));
             }
             Ok(())
         }

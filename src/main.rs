@@ -1,5 +1,6 @@
 //! certdrop's entry point: parse the command line, load the configuration, dispatch.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -16,6 +17,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
     let config = match Config::load(cli.config.as_deref(), &cli.overrides()) {
         Ok(c) => c,

@@ -94,15 +94,15 @@ fn load_legacy_providers() -> Result<Vec<openssl::provider::Provider>, StartErro
 }
 
 pub async fn serve(config: Config) -> Result<(), StartError> {
+    // Open the store first: it takes sled's lock, so a second server stops here, before it
+    // could touch the CA files or the admin socket.
+    let store: Arc<dyn Store> = Arc::new(open_store(&config.data_dir)?);
     let _providers = if config.legacy_des {
         tracing::warn!("legacy_des is on: single-DES requests are accepted");
         load_legacy_providers()?
     } else {
         Vec::new()
     };
-    // Open the store first: it takes sled's lock, so a second server stops here, before it
-    // could touch the CA files or the admin socket.
-    let store: Arc<dyn Store> = Arc::new(open_store(&config.data_dir)?);
     let (ca, created) = load_or_create_ca(&config)?;
     let fingerprint = ca.certificate.sha256_fingerprint();
     if created {
@@ -168,10 +168,13 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     println!("listening on http://{}", config.listen);
     tracing::info!(listen = %config.listen, data_dir = %config.data_dir.display(),
         "certdrop started");
-    server
+    let result = server
         .run()
         .await
-        .map_err(|e| StartError::Listen(config.listen, e))
+        .map_err(|e| StartError::Listen(config.listen, e));
+    // Stopped (SIGINT/SIGTERM): no one answers on the socket any more.
+    let _ = std::fs::remove_file(crate::admin::socket_path(&config.data_dir));
+    result
 }
 
 fn admin_socket(config: &Config, ca: &Ca, store: Arc<dyn Store>) -> Result<(), StartError> {

@@ -76,12 +76,14 @@ impl CaCertificate {
         name_to_string(self.x509.subject_name())
     }
 
-    pub fn not_before(&self) -> String {
-        self.x509.not_before().to_string()
+    /// notBefore as seconds since the Unix epoch.
+    pub fn not_before(&self) -> Result<i64, CaError> {
+        Ok(asn1_time_to_unix(self.x509.not_before())?)
     }
 
-    pub fn not_after(&self) -> String {
-        self.x509.not_after().to_string()
+    /// notAfter as seconds since the Unix epoch.
+    pub fn not_after(&self) -> Result<i64, CaError> {
+        Ok(asn1_time_to_unix(self.x509.not_after())?)
     }
 
     pub fn to_pem(&self) -> Result<String, CaError> {

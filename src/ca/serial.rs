@@ -40,6 +40,8 @@ impl Serial {
     /// `0d` must be written in upper case, with colons or with `0x`.
     pub fn parse(s: &str) -> Option<Serial> {
         let s = s.trim();
+        // `openssl x509 -noout -serial` prints `serial=0123...`: take that line as it is.
+        let s = s.strip_prefix("serial=").unwrap_or(s);
         if let Some(dec) = s.strip_prefix("0d") {
             let bn = openssl::bn::BigNum::from_dec_str(dec).ok()?;
             return Serial::from_bytes(&bn.to_vec());
@@ -120,6 +122,7 @@ mod tests {
         assert_eq!(Serial::parse("01:ab"), Some(want.clone()));
         assert_eq!(Serial::parse("1ab"), Some(want.clone()));
         assert_eq!(Serial::parse("0x01AB"), Some(want.clone()));
+        assert_eq!(Serial::parse("serial=01AB\n"), Some(want.clone()));
         assert_eq!(Serial::parse("0d427"), Some(want));
         assert_eq!(Serial::parse("0D"), Serial::from_bytes(&[0x0d]));
         assert_eq!(Serial::parse("0D12"), Serial::from_bytes(&[0x0d, 0x12]));

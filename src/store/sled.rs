@@ -42,9 +42,13 @@ impl SledStore {
     /// Open (or create) the store in `dir`. Fails if another process has it open.
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
         let db = sled::Config::new().path(dir).open().map_err(|e| match e {
-            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+            // sled reports its lock file as an Io error of kind Other with this text.
+            sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("could not acquire lock") =>
+            {
                 StoreError::Backend(format!(
-                    "{} is locked by another process (is `certdrop serve` running?)",
+                    "{} is in use by another certdrop process (a running `certdrop serve`?)",
                     dir.display()
                 ))
             }

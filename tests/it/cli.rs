@@ -103,6 +103,14 @@ fn admin_commands_work_through_the_socket_and_offline() {
         .join(":");
     let der = s.cli(&["cert", "show", &colon, "--der"]);
     assert_eq!(der.stdout, cert.to_der().unwrap());
+    // The line `openssl x509 -noout -serial` prints is accepted as it is.
+    let printed = openssl::bn::BigNum::from_slice(&cert.serial_number().to_bn().unwrap().to_vec())
+        .unwrap()
+        .to_hex_str()
+        .unwrap()
+        .to_string();
+    let as_openssl = s.cli(&["cert", "show", &format!("serial={printed}"), "--der"]);
+    assert_eq!(as_openssl.stdout, cert.to_der().unwrap());
     let missing = s.cli(&["cert", "show", "01"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no certificate"));
@@ -133,6 +141,27 @@ fn admin_commands_work_through_the_socket_and_offline() {
     let ch = cli(&data, &["challenge", "create"]);
     assert!(ch.status.success());
     assert_eq!(String::from_utf8(ch.stdout).unwrap().trim().len(), 32);
+}
+
+#[test]
+fn a_second_server_on_the_same_data_dir_is_refused_clearly() {
+    let s = Server::start(&["--challenge", "x", "--legacy-des"]);
+    let out = std::process::Command::new(crate::support::BIN)
+        .arg("--data-dir")
+        .arg(s.data_dir())
+        .args(["serve", "--listen", "127.0.0.1:1", "--legacy-des"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in use by another certdrop process"), "{err}");
+    assert!(
+        !err.contains("legacy_des is on"),
+        "nothing else happens first: {err}"
+    );
+    // The first server is unharmed.
+    assert_eq!(s.get("/healthz").status, 200);
 }
 
 #[test]
