@@ -66,7 +66,7 @@ pub enum AdminResponse {
     Ca(CaInfo),
     Challenges { challenges: Vec<CreatedChallenge> },
     Certs { certs: Vec<CertRecord> },
-    Cert { cert: CertRecord },
+    Cert { cert: Box<CertRecord> },
     Error { message: String },
 }
 
@@ -143,7 +143,9 @@ fn run(
             certs: store.certs().map_err(|e| e.to_string())?,
         }),
         AdminRequest::CertShow { serial } => match store.cert(serial).map_err(|e| e.to_string())? {
-            Some(cert) => Ok(AdminResponse::Cert { cert }),
+            Some(cert) => Ok(AdminResponse::Cert {
+                cert: Box::new(cert),
+            }),
             None => Err(format!("no certificate with serial {serial}")),
         },
     }
