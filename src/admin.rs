@@ -162,28 +162,79 @@ pub fn serve_socket(
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let ca = Arc::new(ca);
+    let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     std::thread::Builder::new()
         .name("admin-socket".into())
         .spawn(move || {
             for conn in listener.incoming() {
-                match conn {
-                    Ok(stream) => {
-                        if let Err(e) = handle(stream, &ca, store.as_ref()) {
-                            tracing::warn!(error = %e, "admin connection failed");
-                        }
+                let stream = match conn {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "admin socket accept failed");
+                        continue;
                     }
-                    Err(e) => tracing::warn!(error = %e, "admin socket accept failed"),
+                };
+                // One thread per connection, so a slow client cannot block the others.
+                use std::sync::atomic::Ordering;
+                if active.fetch_add(1, Ordering::SeqCst) >= MAX_ADMIN_CONNECTIONS {
+                    active.fetch_sub(1, Ordering::SeqCst);
+                    tracing::warn!("too many admin connections; dropping one");
+                    continue;
+                }
+                let (ca, store, active) = (ca.clone(), store.clone(), active.clone());
+                let spawned =
+                    std::thread::Builder::new()
+                        .name("admin-conn".into())
+                        .spawn(move || {
+                            if let Err(e) = handle(stream, &ca, store.as_ref()) {
+                                tracing::warn!(error = %e, "admin connection failed");
+                            }
+                            active.fetch_sub(1, Ordering::SeqCst);
+                        });
+                if let Err(e) = spawned {
+                    tracing::warn!(error = %e, "cannot start an admin connection thread");
                 }
             }
         })
 }
 
-fn handle(mut stream: UnixStream, ca: &CaCertificate, store: &dyn Store) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+/// Admin connections served at once.
+const MAX_ADMIN_CONNECTIONS: usize = 16;
+/// A whole admin request must arrive within this time.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Read until EOF, at most `MAX_REQUEST_BYTES`, within `REQUEST_DEADLINE` in total (a
+/// per-read timeout alone lets a client trickle one byte at a time forever).
+fn read_request(stream: &mut UnixStream) -> std::io::Result<Vec<u8>> {
+    let deadline = std::time::Instant::now() + REQUEST_DEADLINE;
     let mut buf = Vec::new();
-    (&mut stream)
-        .take(MAX_REQUEST_BYTES)
-        .read_to_end(&mut buf)?;
+    let mut chunk = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "admin request took too long",
+            ));
+        }
+        stream.set_read_timeout(Some(left))?;
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(buf);
+        }
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        if buf.len() as u64 > MAX_REQUEST_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "admin request too large",
+            ));
+        }
+    }
+}
+
+fn handle(mut stream: UnixStream, ca: &CaCertificate, store: &dyn Store) -> std::io::Result<()> {
+    let buf = read_request(&mut stream)?;
     let response = match serde_json::from_slice::<AdminRequest>(&buf) {
         Ok(req) => {
             tracing::info!(request = ?redacted(&req), "admin request");

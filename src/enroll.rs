@@ -199,26 +199,20 @@ impl Enroller {
 
         let public_key_sha256 = hex::encode(openssl::sha::sha256(&csr.public_key_der));
         let csr_sha256 = hex::encode(openssl::sha::sha256(&csr.der));
-        if let Some(prev) = self
-            .store
-            .cert_by_transaction(ctx.transaction_id.as_str())?
-        {
-            if prev.public_key_sha256 != public_key_sha256 {
+        let previous = match self.previous_issuance(ctx, &public_key_sha256, &csr_sha256)? {
+            Previous::Retransmission(prev) => {
+                return self.retransmission(ctx, request, &env, *prev)
+            }
+            Previous::OtherKey => {
                 return self.refuse(
                     ctx,
                     FailInfo::BadRequest,
                     "this transactionID was used with a different key",
                     subject,
-                );
+                )
             }
-            let age = ctx.now.unix_timestamp().saturating_sub(prev.issued_at);
-            let in_window = u64::try_from(age)
-                .map(|a| a <= self.config.retransmit_window.as_secs())
-                .unwrap_or(false);
-            if prev.csr_sha256 == csr_sha256 && in_window && prev.status == CertStatus::Valid {
-                return self.retransmission(ctx, request, &env, prev);
-            }
-        }
+            Previous::NewTransaction(serial) => serial,
+        };
 
         let challenge = match self.authorize(&csr, ctx.now) {
             Ok(c) => c,
@@ -276,12 +270,20 @@ impl Enroller {
                 },
                 cert: record,
                 burn_challenge: challenge.burn.clone(),
+                transaction_was: previous.clone(),
             };
             match self.store.record_issuance(&issuance) {
                 Ok(()) => break (serial, der_bytes),
                 Err(StoreError::SerialTaken(_)) if attempts < 3 => continue,
-                Err(StoreError::ChallengeUsed(_)) => {
-                    // Another request burned it between our check and our write.
+                Err(StoreError::ChallengeUsed(_) | StoreError::TransactionChanged(_)) => {
+                    // A concurrent request won the race: if it was this same request
+                    // retransmitted, answer with its certificate, as a later retransmission
+                    // would get.
+                    if let Previous::Retransmission(prev) =
+                        self.previous_issuance(ctx, &public_key_sha256, &csr_sha256)?
+                    {
+                        return self.retransmission(ctx, request, &env, *prev);
+                    }
                     return self.refuse(
                         ctx,
                         FailInfo::BadRequest,
@@ -314,6 +316,35 @@ impl Enroller {
             "issued certificate"
         );
         self.success(ctx, request, &env, &cert_der, serial)
+    }
+
+    /// What this transactionID was used for before (RFC 8894 §3.2.1.1: one transaction, one
+    /// certificate). A retransmission is the same CSR (so the same key) within the window,
+    /// for a certificate that is still valid; anything else with the same key is a new
+    /// transaction, and another key is refused.
+    fn previous_issuance(
+        &self,
+        ctx: &Context,
+        public_key_sha256: &str,
+        csr_sha256: &str,
+    ) -> Result<Previous, Error> {
+        let Some(prev) = self
+            .store
+            .cert_by_transaction(ctx.transaction_id.as_str())?
+        else {
+            return Ok(Previous::NewTransaction(None));
+        };
+        if prev.public_key_sha256 != public_key_sha256 {
+            return Ok(Previous::OtherKey);
+        }
+        let age = ctx.now.unix_timestamp().saturating_sub(prev.issued_at);
+        let in_window = u64::try_from(age)
+            .map(|a| a <= self.config.retransmit_window.as_secs())
+            .unwrap_or(false);
+        if prev.csr_sha256 == csr_sha256 && in_window && prev.status == CertStatus::Valid {
+            return Ok(Previous::Retransmission(Box::new(prev)));
+        }
+        Ok(Previous::NewTransaction(Some(prev.serial)))
     }
 
     fn retransmission(
@@ -486,6 +517,14 @@ impl Enroller {
             Ok(open())
         }
     }
+}
+
+/// What a transactionID was used for before this request.
+enum Previous {
+    /// Nothing, or a certificate (this serial) that this request may supersede.
+    NewTransaction(Option<Serial>),
+    Retransmission(Box<CertRecord>),
+    OtherKey,
 }
 
 /// Which challenge authorized a request, and whether to burn it on issuance.

@@ -146,6 +146,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         // Two enrollments per core: each spends part of its time waiting for the store's
         // fsync, and a second one computes meanwhile (measured: 373/s -> 414/s at 8 clients).
         cpu_slots: Arc::new(Semaphore::new(cores * 2)),
+        body_slots: Arc::new(Semaphore::new(http::MAX_CONCURRENT_BODIES)),
         max_body_bytes: config.max_body_bytes,
     });
     let max_body = config.max_body_bytes;

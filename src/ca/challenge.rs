@@ -81,14 +81,15 @@ impl Constraints {
     }
 
     /// Check a request against the constraints, so a leaked challenge cannot buy a certificate
-    /// for another name. With any constraint set: the CN must be the given one (or, with no
+    /// for another name. They constrain names (CN and SANs), not O or OU. With any constraint set: the CN must be the given one (or, with no
     /// `--cn`, one of the allowed DNS names or emails); DNS and email SANs must be in the
     /// allowed lists; IP and URI SANs are refused.
     pub fn check(&self, csr: &CertificationRequest) -> Result<(), String> {
         if self.is_empty() {
             return Ok(());
         }
-        if let Some(cn) = &csr.common_name {
+        // Every CN counts: a subject may repeat CN, and TLS name checks may use any of them.
+        for cn in &csr.common_names {
             let allowed = match &self.common_name {
                 Some(want) => want == cn,
                 None => self.dns_names.contains(cn) || self.emails.contains(cn),
@@ -96,7 +97,8 @@ impl Constraints {
             if !allowed {
                 return Err(format!("CN {cn:?} is not allowed by this challenge"));
             }
-        } else if self.common_name.is_some() {
+        }
+        if csr.common_names.is_empty() && self.common_name.is_some() {
             return Err("the request has no CN but this challenge requires one".into());
         }
         for san in &csr.subject_alt_names {

@@ -29,6 +29,8 @@ pub enum PolicyError {
     EmptySubject,
     #[error("the CA certificate has expired")]
     CaExpired,
+    #[error("RSA public exponent must be odd and between 65537 and 2^256 - 1")]
+    RsaExponent,
 }
 
 /// The configurable part of issuing.
@@ -54,6 +56,20 @@ pub fn check(csr: &CertificationRequest) -> Result<(), PolicyError> {
         KeyInfo::Rsa { bits } if (2048..=8192).contains(bits) => {}
         KeyInfo::Ec { curve } if curve == "prime256v1" || curve == "secp384r1" => {}
         other => return Err(PolicyError::Key(other.to_string())),
+    }
+    if let KeyInfo::Rsa { .. } = csr.key {
+        // An exponent of 1 (or any even one) makes signatures forgeable by anyone; CA/Browser
+        // Forum BR §6.1.6 asks for an odd e with 2^16 < e < 2^256.
+        let e = csr
+            .public_key
+            .rsa()
+            .map_err(|_| PolicyError::Key("unreadable RSA key".into()))?
+            .e()
+            .to_owned()
+            .map_err(|_| PolicyError::Key("unreadable RSA key".into()))?;
+        if !e.is_bit_set(0) || e.num_bits() < 17 || e.num_bits() > 256 {
+            return Err(PolicyError::RsaExponent);
+        }
     }
     if csr.subject_is_empty && csr.subject_alt_names.is_empty() {
         return Err(PolicyError::EmptySubject);

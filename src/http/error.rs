@@ -17,6 +17,8 @@ pub enum HttpError {
     Internal(String),
     #[error("server busy")]
     Unavailable,
+    #[error("the request body did not arrive in time")]
+    Timeout,
 }
 
 impl From<enroll::Error> for HttpError {
@@ -35,6 +37,7 @@ impl ResponseError for HttpError {
             HttpError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             HttpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             HttpError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::Timeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 

@@ -22,11 +22,21 @@ pub struct AppState {
     /// Bounds concurrent enrollments on the blocking pool (two per core: see `server`), so
     /// RSA work never piles up there and the reactor stays free for I/O.
     pub cpu_slots: Arc<Semaphore>,
+    /// Bounds bodies being received at once (see [`MAX_CONCURRENT_BODIES`]).
+    pub body_slots: Arc<Semaphore>,
     pub max_body_bytes: usize,
 }
 
 /// Longest query string we decode (a GET PKIOperation of a 4096-bit request is ~8 KiB).
-pub const MAX_QUERY_BYTES: usize = 64 * 1024;
+/// Below actix's own request-head limit, so the client gets our 413 rather than its 400.
+pub const MAX_QUERY_BYTES: usize = 32 * 1024;
+
+/// A POST body must arrive within this time. Without it, clients trickling bodies hold a
+/// buffer of up to `max_body_bytes` each for as long as they like.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Bodies being received at once; with the 1 MiB default this caps body buffers at 128 MiB.
+pub const MAX_CONCURRENT_BODIES: usize = 128;
 
 pub const SCEP_PATHS: [&str; 3] = ["/scep", "/scep/pkiclient.exe", "/cgi-bin/pkiclient.exe"];
 
@@ -37,10 +47,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             web::resource(path)
                 .app_data(web::PayloadConfig::new(max_body_bytes))
                 .route(web::get().to(scep_get))
+                .route(web::head().to(scep_get))
                 .route(web::post().to(scep_post)),
         );
     }
-    cfg.route("/healthz", web::get().to(healthz));
+    cfg.service(
+        web::resource("/healthz")
+            .route(web::get().to(healthz))
+            .route(web::head().to(healthz)),
+    );
 }
 
 async fn healthz() -> HttpResponse {
@@ -89,7 +104,7 @@ async fn scep_get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 
 async fn scep_post(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, HttpError> {
     let (op, _) = operation(&req)?;
@@ -99,6 +114,29 @@ async fn scep_post(
             op.chars().take(64).collect::<String>()
         )));
     }
+    let body = {
+        let _slot = state
+            .body_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| HttpError::Unavailable)?;
+        match actix_web::rt::time::timeout(
+            BODY_TIMEOUT,
+            payload.to_bytes_limited(state.max_body_bytes),
+        )
+        .await
+        {
+            Err(_) => return Err(HttpError::Timeout),
+            Ok(Err(_)) => {
+                return Err(HttpError::PayloadTooLarge(format!(
+                    "body over {} bytes",
+                    state.max_body_bytes
+                )))
+            }
+            Ok(Ok(Err(e))) => return Err(HttpError::BadRequest(format!("reading body: {e}"))),
+            Ok(Ok(Ok(bytes))) => bytes,
+        }
+    };
     // RFC 8894 §4.3: any or no Content-Type is accepted.
     pki_operation(&req, &state, body.to_vec()).await
 }

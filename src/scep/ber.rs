@@ -12,6 +12,12 @@ use super::DecodeError;
 /// Deeper nesting than any CMS message needs; bounds the recursion on hostile input.
 const MAX_DEPTH: usize = 64;
 
+/// Most elements a SET (universal, or a context-specific constructed value such as
+/// `certificates [0] IMPLICIT SET OF`) may hold. `der` sorts every SET OF it decodes with an
+/// insertion sort, so an unbounded SET is quadratic CPU for whoever sends it: 8,000
+/// reverse-ordered digestAlgorithms cost 5 s. A SCEP message holds a handful per SET.
+pub const MAX_SET_ELEMENTS: usize = 64;
+
 fn err(what: &'static str) -> DecodeError {
     DecodeError::NotCms(format!("BER: {what}"))
 }
@@ -39,6 +45,7 @@ fn convert<'a>(input: &'a [u8], out: &mut Vec<u8>, depth: usize) -> Result<&'a [
         if !constructed {
             return Err(err("indefinite length on a primitive value"));
         }
+        let mut count = 0;
         loop {
             if rest.starts_with(&[0, 0]) {
                 rest = rest.get(2..).ok_or_else(|| err("truncated"))?;
@@ -47,6 +54,8 @@ fn convert<'a>(input: &'a [u8], out: &mut Vec<u8>, depth: usize) -> Result<&'a [
             if rest.is_empty() {
                 return Err(err("missing end-of-contents"));
             }
+            count += 1;
+            check_set_size(tag_bytes, count)?;
             rest = convert(rest, &mut body, depth + 1)?;
         }
     } else {
@@ -57,7 +66,10 @@ fn convert<'a>(input: &'a [u8], out: &mut Vec<u8>, depth: usize) -> Result<&'a [
         rest = after.get(len..).ok_or_else(|| err("truncated"))?;
         if constructed {
             let mut inner = value;
+            let mut count = 0;
             while !inner.is_empty() {
+                count += 1;
+                check_set_size(tag_bytes, count)?;
                 inner = convert(inner, &mut body, depth + 1)?;
             }
         } else {
@@ -85,6 +97,18 @@ fn convert<'a>(input: &'a [u8], out: &mut Vec<u8>, depth: usize) -> Result<&'a [
         out.extend_from_slice(&body);
     }
     Ok(rest)
+}
+
+fn check_set_size(tag_bytes: &[u8], count: usize) -> Result<(), DecodeError> {
+    let is_set = match tag_bytes {
+        [0x31] => true,
+        [t] => t & 0xe0 == 0xa0,
+        _ => false,
+    };
+    if is_set && count > MAX_SET_ELEMENTS {
+        return Err(err("too many elements in a SET"));
+    }
+    Ok(())
 }
 
 fn split_tag(input: &[u8]) -> Result<(&[u8], &[u8]), DecodeError> {
@@ -169,6 +193,23 @@ mod tests {
         );
         let long = [vec![0x04, 0x82, 0x00, 0x80], vec![0u8; 128]].concat();
         assert_eq!(to_der(&long).unwrap()[..3], [0x04, 0x81, 0x80]);
+    }
+
+    #[test]
+    fn bounds_the_number_of_set_elements() {
+        let set = |n: usize, tag: u8| {
+            let body: Vec<u8> = (0..n).flat_map(|i| [0x02, 0x01, (n - i) as u8]).collect();
+            [
+                vec![tag, 0x82, (body.len() >> 8) as u8, body.len() as u8],
+                body,
+            ]
+            .concat()
+        };
+        assert!(to_der(&set(MAX_SET_ELEMENTS, 0x31)).is_ok());
+        assert!(to_der(&set(MAX_SET_ELEMENTS + 1, 0x31)).is_err());
+        assert!(to_der(&set(MAX_SET_ELEMENTS + 1, 0xa0)).is_err());
+        // SEQUENCEs are not sorted by anyone: no limit.
+        assert!(to_der(&set(200, 0x30)).is_ok());
     }
 
     #[test]

@@ -69,7 +69,10 @@ pub struct CertificationRequest {
     /// OpenSSL 3.0, so the CA reuses this rather than parsing the request again).
     pub public_key: openssl::pkey::PKey<openssl::pkey::Public>,
     pub subject_is_empty: bool,
+    /// The first CN, for display.
     pub common_name: Option<String>,
+    /// Every CN in the subject (a subject may repeat CN; policy must see them all).
+    pub common_names: Vec<String>,
     pub subject_alt_names: Vec<SubjectAltName>,
     pub challenge_password: ChallengePassword,
     pub key: KeyInfo,
@@ -103,10 +106,15 @@ impl CertificationRequest {
             .map_err(|_| DecodeError::Csr("malformed subject".into()))?;
         let subject_is_empty = subject_name.entries().next().is_none();
         let subject = name_to_string(&subject_name);
-        let common_name = subject_name
+        let common_names = subject_name
             .entries_by_nid(openssl::nid::Nid::COMMONNAME)
-            .next()
-            .and_then(|e| e.data().to_string().ok());
+            .map(|e| {
+                e.data()
+                    .to_string()
+                    .map_err(|_| DecodeError::Csr("CN is not text".into()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let common_name = common_names.first().cloned();
 
         let mut challenges = parts
             .attributes
@@ -155,6 +163,7 @@ impl CertificationRequest {
             public_key: pkey,
             subject_is_empty,
             common_name,
+            common_names,
             subject_alt_names,
             challenge_password,
             key,
@@ -162,6 +171,22 @@ impl CertificationRequest {
             signature_valid,
         })
     }
+}
+
+/// Replace control characters with `\XX` (RFC 4514 §2.4 hex escapes), so a subject can
+/// never forge a log line or a row of `cert list`.
+fn escape_control(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c.is_control() {
+            for b in c.to_string().bytes() {
+                out.push_str(&format!("\\{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The pieces of a request, as slices of its DER.
@@ -276,7 +301,7 @@ pub fn name_to_string(name: &openssl::x509::X509NameRef) -> String {
         .map(|e| {
             let key = e.object().nid().short_name().unwrap_or("?");
             let value = e.data().to_string().unwrap_or_else(|_| "?".into());
-            format!("{key}={value}")
+            format!("{key}={}", escape_control(&value))
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -525,6 +550,36 @@ mod parse_tests {
             c.challenge_password,
             ChallengePassword::Present("abc123".into())
         );
+    }
+
+    #[test]
+    fn escapes_control_characters_in_the_subject() {
+        let key = builder::rsa_key(2048).unwrap();
+        let der = builder::csr(&CsrParams {
+            subject: "CN=inj\nINFO forged,O=x",
+            challenge: None,
+            dns_names: &[],
+            emails: &[],
+            key: &key,
+        })
+        .unwrap();
+        let c = CertificationRequest::parse(&der).unwrap();
+        assert_eq!(c.subject, "O=x, CN=inj\\0AINFO forged");
+    }
+
+    #[test]
+    fn sees_every_common_name() {
+        let key = builder::rsa_key(2048).unwrap();
+        let der = builder::csr(&CsrParams {
+            subject: "CN=evil.example,CN=a.example",
+            challenge: None,
+            dns_names: &[],
+            emails: &[],
+            key: &key,
+        })
+        .unwrap();
+        let c = CertificationRequest::parse(&der).unwrap();
+        assert_eq!(c.common_names, vec!["a.example", "evil.example"]);
     }
 
     #[test]

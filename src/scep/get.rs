@@ -45,6 +45,10 @@ pub fn percent_decode(s: &str) -> Result<Vec<u8>, DecodeError> {
             let hex = bytes
                 .get(i + 1..i + 3)
                 .ok_or(DecodeError::GetMessage("truncated percent escape"))?;
+            // Both must be hex digits: from_str_radix alone would accept "+A".
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return Err(DecodeError::GetMessage("bad percent escape"));
+            }
             let hex = std::str::from_utf8(hex)
                 .map_err(|_| DecodeError::GetMessage("bad percent escape"))?;
             let v = u8::from_str_radix(hex, 16)
@@ -137,6 +141,7 @@ mod tests {
     fn rejects_bad_escapes_and_non_base64() {
         assert!(decode_message("%4").is_err());
         assert!(decode_message("%zz").is_err());
+        assert!(percent_decode("%+A").is_err());
         assert!(decode_message("!!!!").is_err());
         assert!(decode_message("").is_err());
         assert!(decode_message("====").is_err());

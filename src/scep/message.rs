@@ -167,6 +167,24 @@ impl PkiMessage {
             }
         }
 
+        if pkey.id() == Id::RSA {
+            // Bound the work an unauthenticated request can ask for (a huge exponent makes
+            // every verification slow) and refuse keys too weak to carry the reply.
+            let rsa = pkey
+                .rsa()
+                .map_err(|_| bad("signer public key unreadable"))?;
+            if !(2048..=8192).contains(&pkey.bits()) || rsa.e().num_bits() > 64 {
+                return Err((
+                    FailInfo::BadAlg,
+                    format!(
+                        "signer RSA key of {} bits with a {}-bit exponent is not accepted \
+                         (2048-8192 bits, exponent up to 64 bits)",
+                        pkey.bits(),
+                        rsa.e().num_bits()
+                    ),
+                ));
+            }
+        }
         let algorithm_ok = match (pkey.id(), self.signature_algorithm) {
             (Id::RSA, a) => [
                 oid::RSA_ENCRYPTION,

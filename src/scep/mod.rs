@@ -72,7 +72,7 @@ pub enum DecodeError {
     Decrypt,
     #[error("malformed certification request: {0}")]
     Csr(String),
-    #[error("malformed GET message: {0}")]
+    #[error("malformed query: {0}")]
     GetMessage(&'static str),
     #[error("crypto library failure: {0}")]
     Crypto(String),

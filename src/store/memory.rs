@@ -35,6 +35,11 @@ impl Store for MemoryStore {
         if g.certs.contains_key(&cert.serial) {
             return Err(StoreError::SerialTaken(cert.serial.clone()));
         }
+        if let Some(tx) = &cert.transaction_id {
+            if g.by_transaction.get(tx) != issuance.transaction_was.as_ref() {
+                return Err(StoreError::TransactionChanged(tx.clone()));
+            }
+        }
         if let Some(id) = &issuance.burn_challenge {
             let ch = g
                 .challenges

@@ -23,6 +23,8 @@ pub enum StoreError {
     ChallengeUsed(String),
     #[error("challenge {0} does not exist")]
     ChallengeMissing(String),
+    #[error("transaction {0} was used concurrently")]
+    TransactionChanged(String),
     #[error("storage backend: {0}")]
     Backend(String),
     #[error("corrupt record: {0}")]
@@ -132,6 +134,9 @@ pub enum AuditEvent {
 pub struct Issuance {
     pub cert: CertRecord,
     pub burn_challenge: Option<String>,
+    /// What the transactionID index must still point to (compare-and-swap), so two
+    /// concurrent copies of one request cannot both issue.
+    pub transaction_was: Option<Serial>,
     pub audit: AuditRecord,
 }
 
@@ -300,6 +305,7 @@ mod tests {
         let issue = Issuance {
             cert: c1.clone(),
             burn_challenge: Some("ABCDEFGH".into()),
+            transaction_was: None,
             audit: audit.clone(),
         };
         store.record_issuance(&issue).unwrap();
@@ -315,6 +321,7 @@ mod tests {
             .record_issuance(&Issuance {
                 cert: dup,
                 burn_challenge: None,
+                transaction_was: None,
                 audit: audit.clone(),
             })
             .unwrap_err();
@@ -327,17 +334,29 @@ mod tests {
             .record_issuance(&Issuance {
                 cert: c2.clone(),
                 burn_challenge: Some("ABCDEFGH".into()),
+                transaction_was: None,
                 audit: audit.clone(),
             })
             .unwrap_err();
         assert!(matches!(err, StoreError::ChallengeUsed(_)), "{err}");
         assert_eq!(store.cert(&c2.serial).unwrap(), None);
 
+        // tx-1 points at c1: a writer that expected it unused loses the race.
         let c3 = sample_cert(3, "tx-1");
+        let err = store
+            .record_issuance(&Issuance {
+                cert: c3.clone(),
+                burn_challenge: None,
+                transaction_was: None,
+                audit: audit.clone(),
+            })
+            .unwrap_err();
+        assert!(matches!(err, StoreError::TransactionChanged(_)), "{err}");
         store
             .record_issuance(&Issuance {
                 cert: c3.clone(),
                 burn_challenge: None,
+                transaction_was: Some(c1.serial.clone()),
                 audit: audit.clone(),
             })
             .unwrap();

@@ -100,6 +100,13 @@ impl Store for SledStore {
                 if certs.get(serial_key)?.is_some() {
                     return Err(abort(StoreError::SerialTaken(cert.serial.clone())));
                 }
+                if let Some(tx) = &cert.transaction_id {
+                    let current = by_tx.get(tx.as_bytes())?;
+                    let expected = issuance.transaction_was.as_ref().map(Serial::as_bytes);
+                    if current.as_deref() != expected {
+                        return Err(abort(StoreError::TransactionChanged(tx.clone())));
+                    }
+                }
                 if let Some(id) = &issuance.burn_challenge {
                     let raw = challenges
                         .get(id.as_bytes())?

@@ -550,3 +550,101 @@ fn unsupported_message_types_get_bad_request() {
         assert_eq!(reply.fail_info, Some(FailInfo::BadRequest), "{t}");
     }
 }
+
+#[test]
+fn huge_sets_are_refused_before_any_sorting() {
+    // 8,000 reverse-ordered digestAlgorithms: `der` would insertion-sort them (quadratic).
+    let (e, _) = enroller(enroll_config(Some(STATIC)));
+    let mut algs = Vec::new();
+    for i in (0..8000u32).rev() {
+        let oid = [
+            0x06,
+            0x04,
+            0x2a,
+            0x03,
+            (i >> 7) as u8 | 0x80,
+            (i & 0x7f) as u8,
+        ];
+        algs.extend([0x30, oid.len() as u8]);
+        algs.extend(oid);
+    }
+    let tlv = |tag: u8, body: &[u8]| {
+        let mut v = vec![tag, 0x83];
+        v.extend(&(body.len() as u32).to_be_bytes()[1..]);
+        v.extend(body);
+        v
+    };
+    let sd = tlv(0x30, &[vec![0x02, 0x01, 0x01], tlv(0x31, &algs)].concat());
+    let ci = tlv(
+        0x30,
+        &[
+            vec![
+                0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02,
+            ],
+            tlv(0xa0, &sd),
+        ]
+        .concat(),
+    );
+    match e.pki_operation(&ci, "t", now()) {
+        Err(Error::Decode(d)) => assert!(d.to_string().contains("too many elements"), "{d}"),
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+}
+
+#[test]
+fn every_common_name_must_be_allowed_by_a_constrained_challenge() {
+    let (e, store) = enroller(enroll_config(None));
+    let constraints = Constraints {
+        common_name: Some("a.example".into()),
+        dns_names: vec![],
+        emails: vec![],
+    };
+    let ch = create_challenge(store.as_ref(), constraints, 3600, now());
+    let mut c = TestClient::new(rsa_key(1), "unused").challenge(&ch);
+    c.subject = "CN=evil.example,CN=a.example".into();
+    assert_failure(&exchange(&e, &c).0, FailInfo::BadRequest, "evil.example");
+    assert!(store.certs().unwrap().is_empty());
+}
+
+#[test]
+fn refuses_rsa_keys_with_a_small_public_exponent() {
+    let (e, store) = enroller(enroll_config(Some(STATIC)));
+    let e3 = openssl::rsa::Rsa::generate_with_e(2048, &openssl::bn::BigNum::from_u32(3).unwrap())
+        .unwrap();
+    let mut c = TestClient::new(rsa_key(2), "e3").challenge(STATIC);
+    c.csr_key = Some(openssl::pkey::PKey::from_rsa(e3).unwrap());
+    assert_failure(&exchange(&e, &c).0, FailInfo::BadRequest, "exponent");
+    assert!(store.certs().unwrap().is_empty());
+}
+
+#[test]
+fn refuses_weak_signer_keys_with_bad_alg() {
+    let (e, store) = enroller(enroll_config(Some(STATIC)));
+    let weak = builder::rsa_key(1024).unwrap();
+    let mut c = TestClient::new(weak, "weak-signer").challenge(STATIC);
+    c.csr_key = Some(rsa_key(3));
+    let (msg, _) = c.pkcs_req(&ca_x509());
+    let reply = e.pki_operation(&msg, "t", now()).unwrap();
+    assert_eq!(reply.fail_info, Some(FailInfo::BadAlg));
+    assert!(store.certs().unwrap().is_empty());
+}
+
+#[test]
+fn concurrent_copies_of_one_request_issue_one_certificate() {
+    let (e, store) = enroller(enroll_config(Some(STATIC)));
+    let e = std::sync::Arc::new(e);
+    let c = TestClient::new(rsa_key(4), "storm").challenge(STATIC);
+    let (msg, _) = c.pkcs_req(&ca_x509());
+    let threads: Vec<_> = (0..10)
+        .map(|_| {
+            let (e, msg) = (e.clone(), msg.clone());
+            std::thread::spawn(move || e.pki_operation(&msg, "t", now()).unwrap())
+        })
+        .collect();
+    let replies: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(replies.iter().all(|r| r.status == PkiStatus::Success));
+    let serials: std::collections::BTreeSet<_> =
+        replies.iter().map(|r| r.serial.clone().unwrap()).collect();
+    assert_eq!(serials.len(), 1, "one transaction, one certificate");
+    assert_eq!(store.certs().unwrap().len(), 1);
+}

@@ -219,6 +219,16 @@ fn bad_input_gets_clear_http_errors_and_the_server_keeps_running() {
     assert_eq!(r.status, 413);
     assert!(s.is_running());
     assert_eq!(s.get("/healthz").status, 200);
+    assert_eq!(
+        crate::support::http(s.port, "HEAD", "/healthz", None, None).status,
+        200
+    );
+    // Our own query limit answers before actix's request-head limit.
+    let long = format!(
+        "/scep?operation=PKIOperation&message={}",
+        "A".repeat(40 * 1024)
+    );
+    assert_eq!(s.get(&long).status, 413);
     let list = s.cli(&["cert", "list", "--json"]);
     let certs: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(certs.as_array().unwrap().len(), 0);
