@@ -2,6 +2,7 @@
 //! lives. It never sees HTTP and never reads the clock: callers pass `now`.
 
 pub mod challenge;
+pub mod crl;
 pub mod keyfile;
 pub mod policy;
 pub mod serial;
