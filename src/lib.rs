@@ -14,6 +14,7 @@ pub mod commands;
 pub mod config;
 pub mod enroll;
 pub mod http;
+pub mod ocsp;
 pub mod scep;
 pub mod server;
 pub mod store;
