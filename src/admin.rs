@@ -12,8 +12,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use base64::Engine;
+
 use crate::ca::challenge::{self, Constraints};
+use crate::ca::crl::RevocationReason;
 use crate::ca::{CaCertificate, Serial};
+use crate::revocation::{self, Revocation};
 use crate::store::{AuditEvent, AuditRecord, CertRecord, ChallengeRecord, Store};
 
 pub const SOCKET_FILE: &str = "admin.sock";
@@ -39,6 +43,25 @@ pub enum AdminRequest {
     CertList,
     CertShow {
         serial: Serial,
+    },
+    CertRevoke {
+        serial: Serial,
+        reason: RevocationReason,
+        comment: Option<String>,
+        actor: String,
+    },
+    CertUnhold {
+        serial: Serial,
+        actor: String,
+    },
+    /// Publish a new CRL now and return it (needs the running server: it holds the key).
+    CrlGenerate,
+    Audit {
+        since: Option<i64>,
+    },
+    /// Write a consistent backup of the store and the CA files to `path`.
+    Backup {
+        path: PathBuf,
     },
 }
 
@@ -67,17 +90,29 @@ pub enum AdminResponse {
     Challenges { challenges: Vec<CreatedChallenge> },
     Certs { certs: Vec<CertRecord> },
     Cert { cert: Box<CertRecord> },
+    Crl { der_base64: String, number: u64 },
+    Audit { records: Vec<AuditRecord> },
+    Backup { records: u64, millis: u64 },
     Error { message: String },
 }
 
-/// Run one admin request against a store.
+/// What the admin operations work on. `revocation` is there when the server runs (it holds
+/// the CA key and publishes the CRL); offline, revocations are recorded and the next start
+/// publishes them.
+pub struct AdminContext<'a> {
+    pub data_dir: &'a Path,
+    pub ca: &'a CaCertificate,
+    pub store: &'a dyn Store,
+    pub revocation: Option<&'a Revocation>,
+}
+
+/// Run one admin request.
 pub fn execute(
     request: &AdminRequest,
-    ca: &CaCertificate,
-    store: &dyn Store,
+    cx: &AdminContext<'_>,
     now: OffsetDateTime,
 ) -> AdminResponse {
-    match run(request, ca, store, now) {
+    match run(request, cx, now) {
         Ok(r) => r,
         Err(message) => AdminResponse::Error { message },
     }
@@ -85,10 +120,10 @@ pub fn execute(
 
 fn run(
     request: &AdminRequest,
-    ca: &CaCertificate,
-    store: &dyn Store,
+    cx: &AdminContext<'_>,
     now: OffsetDateTime,
 ) -> Result<AdminResponse, String> {
+    let (ca, store) = (cx.ca, cx.store);
     match request {
         AdminRequest::CaShow => Ok(AdminResponse::Ca(CaInfo {
             subject: ca.subject(),
@@ -148,7 +183,62 @@ fn run(
             }),
             None => Err(format!("no certificate with serial {serial}")),
         },
+        AdminRequest::CertRevoke {
+            serial,
+            reason,
+            comment,
+            actor,
+        } => {
+            let cert = revocation::revoke(store, serial, *reason, comment.clone(), actor, now)
+                .map_err(|e| e.to_string())?;
+            republish(cx, now)?;
+            Ok(AdminResponse::Cert {
+                cert: Box::new(cert),
+            })
+        }
+        AdminRequest::CertUnhold { serial, actor } => {
+            let cert = revocation::unhold(store, serial, actor, now).map_err(|e| e.to_string())?;
+            republish(cx, now)?;
+            Ok(AdminResponse::Cert {
+                cert: Box::new(cert),
+            })
+        }
+        AdminRequest::CrlGenerate => {
+            let r = cx
+                .revocation
+                .ok_or("the CRL is signed by the running server: start `certdrop serve`")?;
+            let crl = r.publish(now).map_err(|e| e.to_string())?;
+            Ok(AdminResponse::Crl {
+                der_base64: base64::engine::general_purpose::STANDARD.encode(crl.der.as_ref()),
+                number: crl.number,
+            })
+        }
+        AdminRequest::Audit { since } => Ok(AdminResponse::Audit {
+            records: store
+                .audit()
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .filter(|r| since.is_none_or(|s| r.at >= s))
+                .collect(),
+        }),
+        AdminRequest::Backup { path } => {
+            let started = std::time::Instant::now();
+            let records = crate::backup::write(cx.data_dir, store, path)?;
+            Ok(AdminResponse::Backup {
+                records,
+                millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            })
+        }
     }
+}
+
+/// After a revocation: a new CRL at once when the server runs.
+fn republish(cx: &AdminContext<'_>, now: OffsetDateTime) -> Result<(), String> {
+    if let Some(r) = cx.revocation {
+        r.publish(now)
+            .map_err(|e| format!("recorded, but the CRL could not be published: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Serve admin requests on `<data_dir>/admin.sock` from a background thread.
@@ -156,7 +246,9 @@ pub fn serve_socket(
     data_dir: &Path,
     ca: CaCertificate,
     store: Arc<dyn Store>,
+    revocation: Arc<Revocation>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let dir = Arc::new(data_dir.to_path_buf());
     let path = socket_path(data_dir);
     // We hold the store lock, so no other server owns a socket here: a leftover is stale.
     let _ = std::fs::remove_file(&path);
@@ -183,11 +275,18 @@ pub fn serve_socket(
                     continue;
                 }
                 let (ca, store, active) = (ca.clone(), store.clone(), active.clone());
+                let (revocation, dir) = (revocation.clone(), dir.clone());
                 let spawned =
                     std::thread::Builder::new()
                         .name("admin-conn".into())
                         .spawn(move || {
-                            if let Err(e) = handle(stream, &ca, store.as_ref()) {
+                            let cx = AdminContext {
+                                data_dir: &dir,
+                                ca: &ca,
+                                store: store.as_ref(),
+                                revocation: Some(&revocation),
+                            };
+                            if let Err(e) = handle(stream, &cx) {
                                 tracing::warn!(error = %e, "admin connection failed");
                             }
                             active.fetch_sub(1, Ordering::SeqCst);
@@ -233,12 +332,12 @@ fn read_request(stream: &mut UnixStream) -> std::io::Result<Vec<u8>> {
     }
 }
 
-fn handle(mut stream: UnixStream, ca: &CaCertificate, store: &dyn Store) -> std::io::Result<()> {
+fn handle(mut stream: UnixStream, cx: &AdminContext<'_>) -> std::io::Result<()> {
     let buf = read_request(&mut stream)?;
     let response = match serde_json::from_slice::<AdminRequest>(&buf) {
         Ok(req) => {
             tracing::info!(request = ?redacted(&req), "admin request");
-            execute(&req, ca, store, OffsetDateTime::now_utc())
+            execute(&req, cx, OffsetDateTime::now_utc())
         }
         Err(e) => AdminResponse::Error {
             message: format!("bad admin request: {e}"),
@@ -254,6 +353,11 @@ fn redacted(r: &AdminRequest) -> &'static str {
         AdminRequest::ChallengeCreate { .. } => "challenge_create",
         AdminRequest::CertList => "cert_list",
         AdminRequest::CertShow { .. } => "cert_show",
+        AdminRequest::CertRevoke { .. } => "cert_revoke",
+        AdminRequest::CertUnhold { .. } => "cert_unhold",
+        AdminRequest::CrlGenerate => "crl_generate",
+        AdminRequest::Audit { .. } => "audit",
+        AdminRequest::Backup { .. } => "backup",
     }
 }
 

@@ -37,9 +37,45 @@ pub enum Command {
     /// One-time challenge passwords
     #[command(subcommand)]
     Challenge(ChallengeCommand),
-    /// Issued certificates
+    /// Issued certificates: list, show, revoke
     #[command(subcommand)]
     Cert(CertCommand),
+    /// The certificate revocation list
+    #[command(subcommand)]
+    Crl(CrlCommand),
+    /// Show the audit log (issuance, refusals, revocations, challenges)
+    Audit {
+        /// Only records since a duration ago (7d, 12h) or a UTC date (2026-12-01)
+        #[arg(long)]
+        since: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a consistent backup of the CA and the store (works while the server runs)
+    Backup {
+        /// The backup file to create (refuses to overwrite)
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into an empty data directory (--data-dir)
+    Restore {
+        /// The backup file
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CrlCommand {
+    /// Publish a new CRL now (through the running server) and write it to a file
+    Generate {
+        /// Where to write it
+        #[arg(long)]
+        out: PathBuf,
+        /// PEM instead of DER
+        #[arg(long)]
+        pem: bool,
+    },
 }
 
 #[derive(Debug, Args, Default)]
@@ -129,6 +165,37 @@ pub enum CertCommand {
         /// Print JSON
         #[arg(long)]
         json: bool,
+        /// Only certificates in this state
+        #[arg(long, value_parser = ["valid", "revoked", "expired"])]
+        status: Option<String>,
+        /// Only certificates expiring within this time (30d, 12h)
+        #[arg(long)]
+        expiring: Option<String>,
+        /// Only subjects containing this text (any case)
+        #[arg(long)]
+        subject: Option<String>,
+    },
+    /// Revoke a certificate (RFC 5280 reason). SERIAL is hex as `openssl x509 -serial` prints
+    /// it (serial= prefix, colons, any case) or decimal with a 0d prefix or --decimal
+    Revoke {
+        serial: String,
+        /// unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation,
+        /// certificateHold (can be released with `cert unhold`) or privilegeWithdrawn
+        #[arg(long)]
+        reason: String,
+        /// A note for the audit log
+        #[arg(long)]
+        comment: Option<String>,
+        /// SERIAL is decimal
+        #[arg(long)]
+        decimal: bool,
+    },
+    /// Release a certificateHold
+    Unhold {
+        serial: String,
+        /// SERIAL is decimal
+        #[arg(long)]
+        decimal: bool,
     },
     /// Show one certificate. SERIAL is hex as `openssl x509 -serial` prints it (any case,
     /// colons allowed) or decimal with a 0d prefix

@@ -8,7 +8,10 @@ use time::OffsetDateTime;
 use crate::admin::{self, AdminRequest, AdminResponse};
 use crate::ca::challenge::Constraints;
 use crate::ca::{keyfile, CaParams, Serial};
-use crate::cli::{CaCommand, CertCommand, ChallengeCommand};
+use base64::Engine;
+
+use crate::ca::crl::RevocationReason;
+use crate::cli::{CaCommand, CertCommand, ChallengeCommand, CrlCommand};
 use crate::config::{parse_duration, Config};
 use crate::server;
 use crate::store::{CertRecord, CertStatus};
@@ -63,12 +66,127 @@ fn dispatch(config: &Config, request: &AdminRequest) -> Result<AdminResponse, Cl
     }
     let ca = keyfile::load_certificate(&config.data_dir).map_err(err)?;
     let store = server::open_store(&config.data_dir).map_err(err)?;
-    Ok(admin::execute(
-        request,
-        &ca,
-        &store,
-        OffsetDateTime::now_utc(),
-    ))
+    let cx = admin::AdminContext {
+        data_dir: &config.data_dir,
+        ca: &ca,
+        store: &store,
+        revocation: None,
+    };
+    Ok(admin::execute(request, &cx, OffsetDateTime::now_utc()))
+}
+
+fn parse_serial(s: &str, decimal: bool) -> Result<Serial, CliError> {
+    let parsed = if decimal {
+        Serial::parse(&format!("0d{}", s.trim()))
+    } else {
+        Serial::parse(s)
+    };
+    parsed.ok_or_else(|| {
+        CliError(format!(
+            "{s:?} is not a serial: give hex (as openssl prints it) or 0d<decimal>"
+        ))
+    })
+}
+
+pub fn crl(config: &Config, cmd: &CrlCommand) -> Result<(), CliError> {
+    let CrlCommand::Generate { out, pem } = cmd;
+    let r = expect_ok(dispatch(config, &AdminRequest::CrlGenerate)?)?;
+    let AdminResponse::Crl { der_base64, number } = &r else {
+        return Err(unexpected(&r));
+    };
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(der_base64)
+        .map_err(err)?;
+    let bytes = if *pem {
+        openssl::x509::X509Crl::from_der(&der)
+            .and_then(|c| c.to_pem())
+            .map_err(err)?
+    } else {
+        der
+    };
+    std::fs::write(out, bytes).map_err(|e| CliError(format!("{}: {e}", out.display())))?;
+    eprintln!("wrote CRL number {number} to {}", out.display());
+    Ok(())
+}
+
+pub fn audit(config: &Config, since: Option<&str>, json: bool) -> Result<(), CliError> {
+    let since = match since {
+        None => None,
+        Some(s) => Some(parse_since(s, OffsetDateTime::now_utc())?),
+    };
+    let r = expect_ok(dispatch(config, &AdminRequest::Audit { since })?)?;
+    let AdminResponse::Audit { records } = &r else {
+        return Err(unexpected(&r));
+    };
+    if json {
+        out!("{}\n", serde_json::to_string_pretty(records).map_err(err)?);
+        return Ok(());
+    }
+    for rec in records {
+        let event = serde_json::to_value(&rec.event).map_err(err)?;
+        let kind = event["event"].as_str().unwrap_or("?").to_owned();
+        let mut details = Vec::new();
+        if let Some(map) = event.as_object() {
+            for (k, v) in map {
+                if k != "event" && !v.is_null() {
+                    let text = v
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string());
+                    details.push(format!("{k}={text}"));
+                }
+            }
+        }
+        out!(
+            "{}  {:<18} {:<16} {}\n",
+            format_time(rec.at),
+            kind,
+            rec.actor,
+            details.join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// `--since 7d` (a duration back from now) or `--since 2026-12-01` (a UTC date).
+fn parse_since(s: &str, now: OffsetDateTime) -> Result<i64, CliError> {
+    if let Ok(d) = parse_duration(s) {
+        let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        return Ok(now.unix_timestamp().saturating_sub(secs));
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(s, &format).map_err(|_| {
+        CliError(format!(
+            "--since {s:?}: give a duration (7d, 12h) or a date (2026-12-01)"
+        ))
+    })?;
+    Ok(date.midnight().assume_utc().unix_timestamp())
+}
+
+pub fn backup(config: &Config, out: &std::path::Path) -> Result<(), CliError> {
+    let out = std::path::absolute(out).map_err(|e| CliError(format!("{}: {e}", out.display())))?;
+    let r = expect_ok(dispatch(
+        config,
+        &AdminRequest::Backup { path: out.clone() },
+    )?)?;
+    let AdminResponse::Backup { records, millis } = &r else {
+        return Err(unexpected(&r));
+    };
+    eprintln!(
+        "backed up {records} store records and the CA files to {} (writers paused {millis} ms)",
+        out.display()
+    );
+    Ok(())
+}
+
+pub fn restore(config: &Config, file: &std::path::Path) -> Result<(), CliError> {
+    crate::backup::restore(file, &config.data_dir).map_err(CliError)?;
+    eprintln!(
+        "restored {} into {}",
+        file.display(),
+        config.data_dir.display()
+    );
+    Ok(())
 }
 
 fn expect_ok(r: AdminResponse) -> Result<AdminResponse, CliError> {
@@ -174,13 +292,80 @@ pub fn challenge(config: &Config, cmd: &ChallengeCommand) -> Result<(), CliError
 
 pub fn cert(config: &Config, cmd: &CertCommand) -> Result<(), CliError> {
     match cmd {
-        CertCommand::List { json } => {
+        CertCommand::Revoke {
+            serial,
+            reason,
+            comment,
+            decimal,
+        } => {
+            let serial = parse_serial(serial, *decimal)?;
+            let reason = reason.parse::<RevocationReason>().map_err(err)?;
+            let r = expect_ok(dispatch(
+                config,
+                &AdminRequest::CertRevoke {
+                    serial,
+                    reason,
+                    comment: comment.clone(),
+                    actor: actor(),
+                },
+            )?)?;
+            let AdminResponse::Cert { cert } = &r else {
+                return Err(unexpected(&r));
+            };
+            out!("revoked {} ({}): {}\n", cert.serial, reason, cert.subject);
+            Ok(())
+        }
+        CertCommand::Unhold { serial, decimal } => {
+            let serial = parse_serial(serial, *decimal)?;
+            let r = expect_ok(dispatch(
+                config,
+                &AdminRequest::CertUnhold {
+                    serial,
+                    actor: actor(),
+                },
+            )?)?;
+            let AdminResponse::Cert { cert } = &r else {
+                return Err(unexpected(&r));
+            };
+            out!("released the hold on {}: {}\n", cert.serial, cert.subject);
+            Ok(())
+        }
+        CertCommand::List {
+            json,
+            status: wanted,
+            expiring,
+            subject,
+        } => {
             let r = expect_ok(dispatch(config, &AdminRequest::CertList)?)?;
             let AdminResponse::Certs { certs } = &r else {
                 return Err(unexpected(&r));
             };
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            let horizon = match expiring {
+                Some(d) => Some(
+                    now.saturating_add(
+                        i64::try_from(
+                            parse_duration(d)
+                                .map_err(|e| CliError(format!("--expiring {e}")))?
+                                .as_secs(),
+                        )
+                        .unwrap_or(i64::MAX),
+                    ),
+                ),
+                None => None,
+            };
+            let certs: Vec<&CertRecord> = certs
+                .iter()
+                .filter(|c| wanted.as_deref().is_none_or(|w| status(c) == w))
+                .filter(|c| horizon.is_none_or(|h| c.not_after >= now && c.not_after <= h))
+                .filter(|c| {
+                    subject
+                        .as_deref()
+                        .is_none_or(|s| c.subject.to_lowercase().contains(&s.to_lowercase()))
+                })
+                .collect();
             if *json {
-                out!("{}\n", serde_json::to_string_pretty(certs).map_err(err)?);
+                out!("{}\n", serde_json::to_string_pretty(&certs).map_err(err)?);
                 return Ok(());
             }
             out!(

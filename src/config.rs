@@ -45,6 +45,7 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     pub retransmit_window: Option<String>,
     pub max_body_bytes: Option<usize>,
+    pub crl_validity: Option<String>,
 }
 
 /// Values from the environment and the command line (clap fills both), each overriding the
@@ -92,8 +93,13 @@ pub struct Config {
     pub ca_validity_days: u32,
     pub cert_validity: Duration,
     pub public_url: String,
+    /// Whether `public_url` was given (new certificates then carry CRL and OCSP URLs under
+    /// it; a URL derived from `listen` is no address relying parties can use).
+    pub public_url_configured: bool,
     pub retransmit_window: Duration,
     pub max_body_bytes: usize,
+    /// How long a CRL is valid (nextUpdate - thisUpdate); it is remade at half-life.
+    pub crl_validity: Duration,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "certdrop.toml";
@@ -179,7 +185,9 @@ impl Config {
         if cert_validity_days == 0 {
             return Err(invalid("cert_validity_days", "must be at least 1"));
         }
-        let public_url = match o.public_url.or(file.public_url) {
+        let explicit_url = o.public_url.or(file.public_url);
+        let public_url_configured = explicit_url.is_some();
+        let public_url = match explicit_url {
             Some(u) => {
                 if !(u.starts_with("http://") || u.starts_with("https://")) {
                     return Err(invalid("public_url", "must start with http:// or https://"));
@@ -193,6 +201,13 @@ impl Config {
             Some(s) => parse_duration(&s).map_err(|m| invalid("retransmit_window", m))?,
             None => Duration::from_secs(24 * 3600),
         };
+        let crl_validity = match file.crl_validity {
+            Some(s) => parse_duration(&s).map_err(|m| invalid("crl_validity", m))?,
+            None => Duration::from_secs(7 * 86_400),
+        };
+        if crl_validity < Duration::from_secs(3600) {
+            return Err(invalid("crl_validity", "must be at least 1h"));
+        }
         let max_body_bytes = file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
         if max_body_bytes < 4096 {
             return Err(invalid("max_body_bytes", "must be at least 4096"));
@@ -209,14 +224,29 @@ impl Config {
             ca_validity_days,
             cert_validity: Duration::from_secs(u64::from(cert_validity_days) * 86_400),
             public_url,
+            public_url_configured,
             retransmit_window,
             max_body_bytes,
+            crl_validity,
         })
     }
 
     /// The SCEP URL clients are given.
     pub fn scep_url(&self) -> String {
         format!("{}/scep", self.public_url)
+    }
+
+    /// The issuing policy: validity, and CRL/OCSP URLs when `public_url` is configured.
+    pub fn issue_policy(&self) -> crate::ca::IssuePolicy {
+        let url = |path: &str| {
+            self.public_url_configured
+                .then(|| format!("{}{path}", self.public_url))
+        };
+        crate::ca::IssuePolicy {
+            validity: self.cert_validity,
+            crl_url: url("/crl"),
+            ocsp_url: url("/ocsp"),
+        }
     }
 }
 

@@ -232,6 +232,7 @@ impl Enroller {
                     return self.refuse(ctx, FailInfo::BadRequest, &e.to_string(), subject)
                 }
                 Err(IssueError::Crypto(e)) => return Err(e.into()),
+                Err(IssueError::Encoding(e)) => return Err(Error::Internal(e)),
             };
             let der_bytes = cert.to_der()?;
             let record = CertRecord {

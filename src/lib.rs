@@ -8,6 +8,7 @@
 //! ```
 
 pub mod admin;
+pub mod backup;
 pub mod ca;
 pub mod cli;
 pub mod commands;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod enroll;
 pub mod http;
 pub mod ocsp;
+pub mod revocation;
 pub mod scep;
 pub mod server;
 pub mod store;

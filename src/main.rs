@@ -34,6 +34,12 @@ fn main() -> ExitCode {
         Command::Ca(c) => commands::ca(&config, c).map_err(|e| e.to_string()),
         Command::Challenge(c) => commands::challenge(&config, c).map_err(|e| e.to_string()),
         Command::Cert(c) => commands::cert(&config, c).map_err(|e| e.to_string()),
+        Command::Crl(c) => commands::crl(&config, c).map_err(|e| e.to_string()),
+        Command::Audit { since, json } => {
+            commands::audit(&config, since.as_deref(), *json).map_err(|e| e.to_string())
+        }
+        Command::Backup { out } => commands::backup(&config, out).map_err(|e| e.to_string()),
+        Command::Restore { file } => commands::restore(&config, file).map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

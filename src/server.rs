@@ -10,10 +10,11 @@ use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
 use crate::ca::challenge::hash_secret;
-use crate::ca::{keyfile, Ca, CaParams, IssuePolicy};
+use crate::ca::{keyfile, Ca, CaParams};
 use crate::config::Config;
 use crate::enroll::{ChallengePolicy, EnrollConfig, Enroller};
 use crate::http::{self, AppState};
+use crate::revocation::Revocation;
 use crate::store::sled::{SledStore, STORE_DIR};
 use crate::store::Store;
 
@@ -30,6 +31,8 @@ pub enum StartError {
     LegacyProvider(openssl::error::ErrorStack),
     #[error("admin socket: {0}")]
     AdminSocket(std::io::Error),
+    #[error("cannot publish the CRL: {0}")]
+    Crl(crate::revocation::PublishError),
     #[error("cannot listen on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
 }
@@ -130,19 +133,27 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
                 required: config.require_challenge,
             },
             legacy_des: config.legacy_des,
-            issue: IssuePolicy {
-                validity: config.cert_validity,
-            },
+            issue: config.issue_policy(),
             retransmit_window: config.retransmit_window,
         },
     ));
-    admin_socket(&config, &ca, store.clone())?;
+    let revocation = Arc::new(Revocation::new(
+        ca.clone(),
+        store.clone(),
+        config.crl_validity,
+    ));
+    revocation
+        .publish(OffsetDateTime::now_utc())
+        .map_err(StartError::Crl)?;
+    spawn_crl_refresher(revocation.clone());
+    admin_socket(&config, &ca, store.clone(), revocation.clone())?;
 
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
     let state = web::Data::new(AppState {
         enroller,
+        revocation,
         // Two enrollments per core: each spends part of its time waiting for the store's
         // fsync, and a second one computes meanwhile (measured: 373/s -> 414/s at 8 clients).
         cpu_slots: Arc::new(Semaphore::new(cores * 2)),
@@ -178,8 +189,28 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     result
 }
 
-fn admin_socket(config: &Config, ca: &Ca, store: Arc<dyn Store>) -> Result<(), StartError> {
-    crate::admin::serve_socket(&config.data_dir, ca.certificate.clone(), store)
+fn admin_socket(
+    config: &Config,
+    ca: &Ca,
+    store: Arc<dyn Store>,
+    revocation: Arc<Revocation>,
+) -> Result<(), StartError> {
+    crate::admin::serve_socket(&config.data_dir, ca.certificate.clone(), store, revocation)
         .map_err(StartError::AdminSocket)?;
     Ok(())
+}
+
+/// Remake the CRL before half its validity has passed (checked every minute).
+fn spawn_crl_refresher(revocation: Arc<Revocation>) {
+    let spawned = std::thread::Builder::new()
+        .name("crl-refresh".into())
+        .spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            if let Err(e) = revocation.refresh_if_due(OffsetDateTime::now_utc()) {
+                tracing::error!(error = %e, "could not refresh the CRL");
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the CRL refresher");
+    }
 }

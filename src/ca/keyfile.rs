@@ -102,7 +102,8 @@ pub fn create(
     Ok(ca)
 }
 
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CaError> {
+/// Write a new file (never overwriting) with `mode`, via a synced temporary name.
+pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CaError> {
     let tmp = path.with_extension("tmp");
     let _ = fs::remove_file(&tmp);
     let mut f = OpenOptions::new()

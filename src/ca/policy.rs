@@ -37,14 +37,64 @@ pub enum PolicyError {
 #[derive(Clone, Debug)]
 pub struct IssuePolicy {
     pub validity: Duration,
+    /// Put into cRLDistributionPoints (RFC 5280 §4.2.1.13) when set.
+    pub crl_url: Option<String>,
+    /// Put into authorityInfoAccess as id-ad-ocsp (RFC 5280 §4.2.2.1) when set.
+    pub ocsp_url: Option<String>,
 }
 
 impl Default for IssuePolicy {
     fn default() -> Self {
         IssuePolicy {
             validity: Duration::from_secs(365 * 86_400),
+            crl_url: None,
+            ocsp_url: None,
         }
     }
+}
+
+/// Encode a GeneralName URI.
+fn uri(s: &str) -> Result<x509_cert::ext::pkix::name::GeneralName, IssueError> {
+    Ok(
+        x509_cert::ext::pkix::name::GeneralName::UniformResourceIdentifier(
+            der::asn1::Ia5String::new(s).map_err(|e| IssueError::Encoding(e.to_string()))?,
+        ),
+    )
+}
+
+/// An extension from its DER value (the openssl crate has no builder for these two).
+fn der_extension(
+    oid: &str,
+    value: &impl der::Encode,
+) -> Result<openssl::x509::X509Extension, IssueError> {
+    let der_bytes = value
+        .to_der()
+        .map_err(|e| IssueError::Encoding(e.to_string()))?;
+    let oid = openssl::asn1::Asn1Object::from_str(oid)?;
+    let octets = openssl::asn1::Asn1OctetString::new_from_bytes(&der_bytes)?;
+    Ok(openssl::x509::X509Extension::new_from_der(
+        &oid, false, &octets,
+    )?)
+}
+
+fn crl_distribution_points(url: &str) -> Result<openssl::x509::X509Extension, IssueError> {
+    use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+    use x509_cert::ext::pkix::name::DistributionPointName;
+    let dp = x509_cert::ext::pkix::CrlDistributionPoints(vec![DistributionPoint {
+        distribution_point: Some(DistributionPointName::FullName(vec![uri(url)?])),
+        reasons: None,
+        crl_issuer: None,
+    }]);
+    der_extension("2.5.29.31", &dp)
+}
+
+fn authority_info_access(ocsp_url: &str) -> Result<openssl::x509::X509Extension, IssueError> {
+    use x509_cert::ext::pkix::AccessDescription;
+    let aia = x509_cert::ext::pkix::AuthorityInfoAccessSyntax(vec![AccessDescription {
+        access_method: const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1"),
+        access_location: uri(ocsp_url)?,
+    }]);
+    der_extension("1.3.6.1.5.5.7.1.1", &aia)
 }
 
 /// Check a request before anything is issued.
@@ -84,6 +134,8 @@ pub enum IssueError {
     Policy(#[from] PolicyError),
     #[error("crypto failure: {0}")]
     Crypto(#[from] openssl::error::ErrorStack),
+    #[error("encoding an extension: {0}")]
+    Encoding(String),
 }
 
 impl Ca {
@@ -153,6 +205,12 @@ impl Ca {
             }
             let ext = san.build(&b.x509v3_context(Some(ca), None))?;
             b.append_extension(ext)?;
+        }
+        if let Some(url) = &policy.crl_url {
+            b.append_extension(crl_distribution_points(url)?)?;
+        }
+        if let Some(url) = &policy.ocsp_url {
+            b.append_extension(authority_info_access(url)?)?;
         }
         b.sign(self.key(), MessageDigest::sha256())?;
         Ok(b.build())

@@ -19,6 +19,7 @@ use error::HttpError;
 /// Shared state of the HTTP layer.
 pub struct AppState {
     pub enroller: Arc<Enroller>,
+    pub revocation: Arc<crate::revocation::Revocation>,
     /// Bounds concurrent enrollments on the blocking pool (two per core: see `server`), so
     /// RSA work never piles up there and the reactor stays free for I/O.
     pub cpu_slots: Arc<Semaphore>,
@@ -51,6 +52,17 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .route(web::post().to(scep_post)),
         );
     }
+    // RFC 5280 §4.2.1.13 distribution point; both names are common in the wild.
+    for path in ["/crl", "/ca.crl"] {
+        cfg.service(
+            web::resource(path)
+                .route(web::get().to(crl))
+                .route(web::head().to(crl)),
+        );
+    }
+    // RFC 6960 Appendix A.1: POST with the DER request, or GET with it base64 in the path.
+    cfg.service(web::resource("/ocsp").route(web::post().to(ocsp_post)));
+    cfg.service(web::resource("/ocsp/{request:.*}").route(web::get().to(ocsp_get)));
     cfg.service(
         web::resource("/healthz")
             .route(web::get().to(healthz))
@@ -166,4 +178,90 @@ async fn pki_operation(
         .content_type("application/x-pki-message")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(reply.body))
+}
+
+/// Largest OCSP request accepted (one holds up to 100 CertIDs of ~100 bytes).
+pub const MAX_OCSP_REQUEST_BYTES: usize = 64 * 1024;
+
+async fn crl(state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
+    let current = state.revocation.current().ok_or(HttpError::Unavailable)?;
+    let last_modified = httpdate(current.this_update);
+    let expires = httpdate(current.next_update);
+    Ok(HttpResponse::Ok()
+        .content_type("application/pkix-crl")
+        // Short enough that a revocation reaches relying parties within minutes.
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300, no-transform"))
+        .insert_header((header::LAST_MODIFIED, last_modified))
+        .insert_header((header::EXPIRES, expires))
+        .body(current.der.as_ref().clone()))
+}
+
+fn httpdate(unix: i64) -> String {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
+
+async fn ocsp_post(
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let body = {
+        let _slot = state
+            .body_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| HttpError::Unavailable)?;
+        match actix_web::rt::time::timeout(
+            BODY_TIMEOUT,
+            payload.to_bytes_limited(MAX_OCSP_REQUEST_BYTES),
+        )
+        .await
+        {
+            Err(_) => return Err(HttpError::Timeout),
+            Ok(Err(_)) => {
+                return Err(HttpError::PayloadTooLarge(format!(
+                    "OCSP request over {MAX_OCSP_REQUEST_BYTES} bytes"
+                )))
+            }
+            Ok(Ok(Err(e))) => return Err(HttpError::BadRequest(format!("reading body: {e}"))),
+            Ok(Ok(Ok(bytes))) => bytes.to_vec(),
+        }
+    };
+    ocsp_answer(&state, body).await
+}
+
+async fn ocsp_get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
+    // The raw path: base64 may hold '/', '+' and '=', percent-escaped or not.
+    let raw = req.uri().path().strip_prefix("/ocsp/").unwrap_or_default();
+    if raw.len() > MAX_QUERY_BYTES {
+        return Err(HttpError::PayloadTooLarge("OCSP request too long".into()));
+    }
+    // An undecodable request is still an OCSP answer: malformedRequest (RFC 6960 §2.3).
+    let der_bytes = get::decode_message(raw).unwrap_or_default();
+    ocsp_answer(&state, der_bytes).await
+}
+
+async fn ocsp_answer(
+    state: &web::Data<AppState>,
+    request: Vec<u8>,
+) -> Result<HttpResponse, HttpError> {
+    let _permit = state
+        .cpu_slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| HttpError::Unavailable)?;
+    let revocation = state.revocation.clone();
+    let body = web::block(move || revocation.ocsp(&request, OffsetDateTime::now_utc()))
+        .await
+        .map_err(|e| HttpError::Internal(format!("worker failed: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/ocsp-response")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body))
 }

@@ -225,10 +225,7 @@ mod tests {
         ] {
             assert!(to_der(bad).is_err(), "{bad:02x?}");
         }
-        let deep: Vec<u8> = std::iter::repeat([0x30, 0x80])
-            .take(100)
-            .flatten()
-            .collect();
+        let deep: Vec<u8> = std::iter::repeat_n([0x30, 0x80], 100).flatten().collect();
         assert!(to_der(&deep).is_err());
     }
 

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::{AuditRecord, CertRecord, ChallengeRecord, ChallengeUse, Issuance, Store, StoreError};
+use super::{
+    AuditRecord, CertRecord, CertStatus, ChallengeRecord, ChallengeUse, Issuance, Store, StoreError,
+};
 use crate::ca::Serial;
 
 #[derive(Default)]
@@ -13,6 +15,7 @@ struct Inner {
     by_subject: BTreeMap<(String, Serial), ()>,
     challenges: BTreeMap<String, ChallengeRecord>,
     audit: Vec<AuditRecord>,
+    crl_number: u64,
 }
 
 #[derive(Default)]
@@ -110,5 +113,32 @@ impl Store for MemoryStore {
 
     fn audit(&self) -> Result<Vec<AuditRecord>, StoreError> {
         Ok(self.lock()?.audit.clone())
+    }
+
+    fn update_status(
+        &self,
+        serial: &Serial,
+        expected: &CertStatus,
+        new: &CertStatus,
+        audit: &AuditRecord,
+    ) -> Result<CertRecord, StoreError> {
+        let mut g = self.lock()?;
+        let cert = g
+            .certs
+            .get_mut(serial)
+            .ok_or_else(|| StoreError::CertMissing(serial.clone()))?;
+        if &cert.status != expected {
+            return Err(StoreError::StatusChanged(serial.clone()));
+        }
+        cert.status = new.clone();
+        let updated = cert.clone();
+        g.audit.push(audit.clone());
+        Ok(updated)
+    }
+
+    fn next_crl_number(&self) -> Result<u64, StoreError> {
+        let mut g = self.lock()?;
+        g.crl_number += 1;
+        Ok(g.crl_number)
     }
 }

@@ -12,6 +12,7 @@ pub mod sled;
 use serde::{Deserialize, Serialize};
 
 use crate::ca::challenge::Constraints;
+use crate::ca::crl::RevocationReason;
 use crate::ca::Serial;
 
 /// Errors from a store.
@@ -25,6 +26,10 @@ pub enum StoreError {
     ChallengeMissing(String),
     #[error("transaction {0} was used concurrently")]
     TransactionChanged(String),
+    #[error("no certificate with serial {0}")]
+    CertMissing(Serial),
+    #[error("the status of certificate {0} changed meanwhile")]
+    StatusChanged(Serial),
     #[error("storage backend: {0}")]
     Backend(String),
     #[error("corrupt record: {0}")]
@@ -48,7 +53,14 @@ impl From<serde_json::Error> for StoreError {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum CertStatus {
     Valid,
-    Revoked { at: i64, reason: String },
+    /// RFC 5280 §5.3.1; `certificateHold` can be released, every other reason is final.
+    Revoked {
+        at: i64,
+        reason: RevocationReason,
+        /// The admin's own words, for the audit trail.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
 }
 
 /// An issued certificate and what we know about how it was requested.
@@ -126,6 +138,14 @@ pub enum AuditEvent {
         expires_at: i64,
         constraints: Constraints,
     },
+    Revoked {
+        serial: Serial,
+        subject: String,
+        reason: RevocationReason,
+        comment: Option<String>,
+    },
+    /// A certificateHold released (RFC 5280 §5.3.1 removeFromCRL).
+    Unheld { serial: Serial, subject: String },
 }
 
 /// An issuance to record atomically: the certificate, its indexes, the burning of a one-time
@@ -160,6 +180,21 @@ pub trait Store: Send + Sync {
     fn append_audit(&self, audit: &AuditRecord) -> Result<(), StoreError>;
     /// The audit log, oldest first.
     fn audit(&self) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Replace a certificate's status if it is still `expected` (compare-and-swap), with its
+    /// audit record, atomically and durably.
+    fn update_status(
+        &self,
+        serial: &Serial,
+        expected: &CertStatus,
+        new: &CertStatus,
+        audit: &AuditRecord,
+    ) -> Result<CertRecord, StoreError>;
+    /// The next CRL number (RFC 5280 §5.2.3): strictly increasing, durable before returned.
+    fn next_crl_number(&self) -> Result<u64, StoreError>;
+    /// Write a consistent copy of everything to `out`; returns the number of records.
+    fn backup(&self, _out: &mut dyn std::io::Write) -> Result<u64, StoreError> {
+        Err(StoreError::Backend("this store cannot be backed up".into()))
+    }
 }
 
 /// Versioned disk forms.
@@ -374,10 +409,38 @@ mod tests {
             .into_iter()
             .map(|c| c.serial)
             .collect();
-        assert_eq!(same_subject, vec![c1.serial, c3.serial]);
+        assert_eq!(same_subject, vec![c1.serial.clone(), c3.serial.clone()]);
         assert!(store.certs_by_subject("CN=dev").unwrap().is_empty());
         // insert_challenge, two issuances: three audit entries, in order.
         assert_eq!(store.audit().unwrap().len(), 3);
+
+        let held = CertStatus::Revoked {
+            at: 9,
+            reason: RevocationReason::CertificateHold,
+            comment: None,
+        };
+        let r = store
+            .update_status(&c1.serial, &CertStatus::Valid, &held, &audit)
+            .unwrap();
+        assert_eq!(r.status, held);
+        assert_eq!(store.cert(&c1.serial).unwrap().unwrap().status, held);
+        let err = store
+            .update_status(&c1.serial, &CertStatus::Valid, &held, &audit)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::StatusChanged(_)), "{err}");
+        let missing = Serial::from_bytes(&[9; 16]).unwrap();
+        let err = store
+            .update_status(&missing, &CertStatus::Valid, &held, &audit)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::CertMissing(_)), "{err}");
+        store
+            .update_status(&c1.serial, &held, &CertStatus::Valid, &audit)
+            .unwrap();
+        assert_eq!(store.audit().unwrap().len(), 5);
+
+        let a = store.next_crl_number().unwrap();
+        let b = store.next_crl_number().unwrap();
+        assert!(b > a && a >= 1);
     }
 
     #[test]
@@ -390,10 +453,33 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = sled::SledStore::open(dir.path()).unwrap();
         store_contract(&s);
+        let last_crl = s.next_crl_number().unwrap();
         drop(s);
-        // Everything is still there after reopening.
+        // Everything is still there after reopening, and CRL numbers keep growing.
         let s = sled::SledStore::open(dir.path()).unwrap();
         assert_eq!(s.certs().unwrap().len(), 2);
-        assert_eq!(s.audit().unwrap().len(), 3);
+        assert_eq!(s.audit().unwrap().len(), 5);
+        assert!(s.next_crl_number().unwrap() > last_crl);
+    }
+
+    #[test]
+    fn sled_backup_restores_every_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = sled::SledStore::open(dir.path()).unwrap();
+        store_contract(&s);
+        let crl = s.next_crl_number().unwrap();
+        let mut backup = Vec::new();
+        s.export_to(&mut backup).unwrap();
+        let target = tempfile::tempdir().unwrap();
+        let restored = sled::SledStore::restore(&target.path().join("store"), &backup[..]).unwrap();
+        assert_eq!(restored.certs().unwrap(), s.certs().unwrap());
+        assert_eq!(restored.audit().unwrap(), s.audit().unwrap());
+        assert_eq!(
+            restored.challenge("ABCDEFGH").unwrap(),
+            s.challenge("ABCDEFGH").unwrap()
+        );
+        assert!(restored.next_crl_number().unwrap() > crl);
+        assert!(sled::SledStore::restore(&target.path().join("store"), &backup[..]).is_err());
+        assert!(sled::SledStore::restore(&target.path().join("x"), &b"junk"[..]).is_err());
     }
 }

@@ -5,19 +5,28 @@
 //! - `certs_by_transaction`: transactionID -> serial bytes (the newest issuance)
 //! - `certs_by_subject`: subject text, 0x00, serial bytes -> empty (subject text holds no NUL)
 //! - `challenges`: challenge id -> versioned ChallengeRecord JSON
-//! - `audit`: big-endian u64 from `generate_id` (monotonic across restarts) -> AuditRecord
+//! - `audit`: big-endian u64 sequence number -> AuditRecord (the counter is rebuilt from the
+//!   last key at open, so it also continues after a restore)
+//! - `meta`: `crl_number` -> big-endian u64
 //!
 //! sled flushes on its own only every 500 ms, so every write that a reply depends on is
 //! followed by an explicit flush before the call returns.
 
 use std::path::Path;
 
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Db, Transactional, Tree};
 
 use super::{
     decode_audit, decode_cert, decode_challenge, encode_audit, encode_cert, encode_challenge,
-    AuditRecord, CertRecord, ChallengeRecord, ChallengeUse, Issuance, Store, StoreError,
+    AuditRecord, CertRecord, CertStatus, ChallengeRecord, ChallengeUse, Issuance, Store,
+    StoreError,
 };
 use crate::ca::Serial;
 
@@ -26,11 +35,20 @@ pub const TREE_CERTS_BY_TRANSACTION: &str = "certs_by_transaction";
 pub const TREE_CERTS_BY_SUBJECT: &str = "certs_by_subject";
 pub const TREE_CHALLENGES: &str = "challenges";
 pub const TREE_AUDIT: &str = "audit";
+pub const TREE_META: &str = "meta";
+const META_CRL_NUMBER: &[u8] = b"crl_number";
+/// First line of a backup file.
+pub const BACKUP_FORMAT: &str = "certdrop-store-backup";
 /// The store's directory under the data directory.
 pub const STORE_DIR: &str = "store";
 
 pub struct SledStore {
     db: Db,
+    meta: Tree,
+    next_audit: AtomicU64,
+    /// Writers hold it shared; a backup holds it exclusively, so it copies every tree at
+    /// one consistent point (sled has no snapshot across trees).
+    pause: RwLock<()>,
     certs: Tree,
     by_transaction: Tree,
     by_subject: Tree,
@@ -54,14 +72,170 @@ impl SledStore {
             }
             other => StoreError::Backend(format!("{}: {other}", dir.display())),
         })?;
+        let audit = db.open_tree(TREE_AUDIT)?;
+        let next_audit = match audit.last()? {
+            Some((k, _)) => u64::from_be_bytes(
+                k.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("audit key is not 8 bytes".into()))?,
+            )
+            .saturating_add(1),
+            None => 0,
+        };
         Ok(SledStore {
             certs: db.open_tree(TREE_CERTS)?,
             by_transaction: db.open_tree(TREE_CERTS_BY_TRANSACTION)?,
             by_subject: db.open_tree(TREE_CERTS_BY_SUBJECT)?,
             challenges: db.open_tree(TREE_CHALLENGES)?,
-            audit: db.open_tree(TREE_AUDIT)?,
+            meta: db.open_tree(TREE_META)?,
+            audit,
+            next_audit: AtomicU64::new(next_audit),
+            pause: RwLock::new(()),
             db,
         })
+    }
+
+    fn audit_key(&self) -> [u8; 8] {
+        self.next_audit.fetch_add(1, Ordering::SeqCst).to_be_bytes()
+    }
+
+    fn writer(&self) -> Result<std::sync::RwLockReadGuard<'_, ()>, StoreError> {
+        self.pause
+            .read()
+            .map_err(|_| StoreError::Backend("store lock poisoned".into()))
+    }
+
+    /// Write every tree to `out` as JSON lines while writers are paused: a header line,
+    /// one line per key, and an end line with the count (so truncation is detected).
+    pub fn export_to(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
+        let _paused = self
+            .pause
+            .write()
+            .map_err(|_| StoreError::Backend("store lock poisoned".into()))?;
+        let io = |e: std::io::Error| StoreError::Backend(format!("writing the backup: {e}"));
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({ "format": BACKUP_FORMAT, "version": 1 })
+        )
+        .map_err(io)?;
+        let mut n = 0u64;
+        for name in [
+            TREE_CERTS,
+            TREE_CERTS_BY_TRANSACTION,
+            TREE_CERTS_BY_SUBJECT,
+            TREE_CHALLENGES,
+            TREE_AUDIT,
+            TREE_META,
+        ] {
+            for entry in self.db.open_tree(name)?.iter() {
+                let (k, v) = entry?;
+                let line = serde_json::json!({
+                    "tree": name,
+                    "key": B64.encode(&k),
+                    "value": B64.encode(&v),
+                });
+                writeln!(out, "{line}").map_err(io)?;
+                n += 1;
+            }
+        }
+        writeln!(out, "{}", serde_json::json!({ "end": n })).map_err(io)?;
+        Ok(n)
+    }
+
+    /// Create a store in `dir` (which must not exist or be empty) from a backup.
+    pub fn restore(dir: &Path, input: impl std::io::BufRead) -> Result<SledStore, StoreError> {
+        if dir.exists()
+            && std::fs::read_dir(dir)
+                .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?
+                .next()
+                .is_some()
+        {
+            return Err(StoreError::Backend(format!(
+                "{} is not empty: restore only into an empty directory",
+                dir.display()
+            )));
+        }
+        let bad = |m: &str| StoreError::Corrupt(format!("backup: {m}"));
+        let mut lines = input.lines();
+        let header: serde_json::Value = serde_json::from_str(
+            &lines
+                .next()
+                .ok_or_else(|| bad("empty file"))?
+                .map_err(|e| bad(&e.to_string()))?,
+        )?;
+        if header["format"] != BACKUP_FORMAT || header["version"] != 1 {
+            return Err(bad("not a certdrop store backup (version 1)"));
+        }
+        let store = SledStore::open(dir)?;
+        let result = Self::import(&store, lines).and_then(|()| {
+            store.db.flush()?;
+            // The audit counter continues after the restored records. (Not by reopening:
+            // sled's background thread may still hold the lock of the first handle.)
+            let next = match store.audit.last()? {
+                Some((k, _)) => <[u8; 8]>::try_from(k.as_ref())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt("audit key is not 8 bytes".into()))?
+                    .saturating_add(1),
+                None => 0,
+            };
+            store.next_audit.store(next, Ordering::SeqCst);
+            Ok(())
+        });
+        if let Err(e) = result {
+            drop(store);
+            // Leave nothing half-restored behind: the directory was empty or absent.
+            let _ = std::fs::remove_dir_all(dir);
+            return Err(e);
+        }
+        Ok(store)
+    }
+
+    fn import(
+        store: &SledStore,
+        lines: impl Iterator<Item = std::io::Result<String>>,
+    ) -> Result<(), StoreError> {
+        let bad = |m: &str| StoreError::Corrupt(format!("backup: {m}"));
+        let mut ended = false;
+        for (n, line) in lines.enumerate() {
+            let line = line.map_err(|e| bad(&e.to_string()))?;
+            let v: serde_json::Value = serde_json::from_str(&line)?;
+            if let Some(end) = v.get("end") {
+                if end.as_u64() != u64::try_from(n).ok() {
+                    return Err(bad("record count does not match"));
+                }
+                ended = true;
+                break;
+            }
+            let tree = v["tree"]
+                .as_str()
+                .ok_or_else(|| bad("record without tree"))?;
+            if ![
+                TREE_CERTS,
+                TREE_CERTS_BY_TRANSACTION,
+                TREE_CERTS_BY_SUBJECT,
+                TREE_CHALLENGES,
+                TREE_AUDIT,
+                TREE_META,
+            ]
+            .contains(&tree)
+            {
+                return Err(bad("unknown tree"));
+            }
+            let decode = |f: &str| {
+                v[f].as_str()
+                    .and_then(|s| B64.decode(s).ok())
+                    .ok_or_else(|| bad("bad base64"))
+            };
+            store
+                .db
+                .open_tree(tree)?
+                .insert(decode("key")?, decode("value")?)?;
+        }
+        if !ended {
+            return Err(bad("truncated (no end line)"));
+        }
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -83,9 +257,10 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
 
 impl Store for SledStore {
     fn record_issuance(&self, issuance: &Issuance) -> Result<(), StoreError> {
+        let _writer = self.writer()?;
         let cert = &issuance.cert;
         let cert_bytes = encode_cert(cert)?;
-        let audit_key = self.db.generate_id()?.to_be_bytes();
+        let audit_key = self.audit_key();
         let audit_bytes = encode_audit(&issuance.audit)?;
         let subject_key = subject_key(&cert.subject, &cert.serial);
         let result = (
@@ -180,7 +355,8 @@ impl Store for SledStore {
         challenge: &ChallengeRecord,
         audit: &AuditRecord,
     ) -> Result<(), StoreError> {
-        let audit_key = self.db.generate_id()?.to_be_bytes();
+        let _writer = self.writer()?;
+        let audit_key = self.audit_key();
         let ch = encode_challenge(challenge)?;
         let a = encode_audit(audit)?;
         (&self.challenges, &self.audit)
@@ -204,7 +380,8 @@ impl Store for SledStore {
     }
 
     fn append_audit(&self, audit: &AuditRecord) -> Result<(), StoreError> {
-        let key = self.db.generate_id()?.to_be_bytes();
+        let _writer = self.writer()?;
+        let key = self.audit_key();
         self.audit.insert(key, encode_audit(audit)?)?;
         self.flush()
     }
@@ -217,5 +394,57 @@ impl Store for SledStore {
                 decode_audit(&v)
             })
             .collect()
+    }
+
+    fn update_status(
+        &self,
+        serial: &Serial,
+        expected: &CertStatus,
+        new: &CertStatus,
+        audit: &AuditRecord,
+    ) -> Result<CertRecord, StoreError> {
+        let _writer = self.writer()?;
+        let audit_key = self.audit_key();
+        let audit_bytes = encode_audit(audit)?;
+        let result = (&self.certs, &self.audit).transaction(|(certs, audit_tree)| {
+            let raw = certs
+                .get(serial.as_bytes())?
+                .ok_or_else(|| abort(StoreError::CertMissing(serial.clone())))?;
+            let mut cert = decode_cert(&raw).map_err(abort)?;
+            if &cert.status != expected {
+                return Err(abort(StoreError::StatusChanged(serial.clone())));
+            }
+            cert.status = new.clone();
+            certs.insert(serial.as_bytes(), encode_cert(&cert).map_err(abort)?)?;
+            audit_tree.insert(&audit_key, audit_bytes.as_slice())?;
+            Ok(cert)
+        });
+        match result {
+            Ok(cert) => {
+                self.flush()?;
+                Ok(cert)
+            }
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    fn backup(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
+        self.export_to(out)
+    }
+
+    fn next_crl_number(&self) -> Result<u64, StoreError> {
+        let _writer = self.writer()?;
+        let next = self.meta.update_and_fetch(META_CRL_NUMBER, |old| {
+            let n = old
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            Some(n.saturating_add(1).to_be_bytes().to_vec())
+        })?;
+        self.flush()?;
+        next.and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| StoreError::Corrupt("crl_number".into()))
     }
 }

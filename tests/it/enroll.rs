@@ -224,8 +224,12 @@ fn create_challenge(
             constraints,
             actor: "cli:test".into(),
         },
-        &support::test_ca().certificate,
-        store,
+        &admin::AdminContext {
+            data_dir: std::path::Path::new("."),
+            ca: &support::test_ca().certificate,
+            store,
+            revocation: None,
+        },
         at,
     );
     let AdminResponse::Challenges { challenges } = r else {

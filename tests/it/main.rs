@@ -10,5 +10,6 @@ mod enroll;
 mod fixtures;
 mod fuzz_corpus;
 mod http;
+mod revocation;
 mod scepclient;
 mod support;

@@ -393,7 +393,7 @@ pub fn spawn_server(
         .arg(format!("127.0.0.1:{port}"))
         .arg("--ca-key-bits")
         .arg("2048")
-        .args(args)
+        .args(args.iter().map(|a| a.replace("{port}", &port.to_string())))
         .env_remove("CERTDROP_CA_KEY_PASSPHRASE")
         .env("CERTDROP_LOG", "info")
         .env("NO_COLOR", "1")
