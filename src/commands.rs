@@ -90,13 +90,37 @@ fn parse_serial(s: &str, decimal: bool) -> Result<Serial, CliError> {
 
 pub fn crl(config: &Config, cmd: &CrlCommand) -> Result<(), CliError> {
     let CrlCommand::Generate { out, pem } = cmd;
-    let r = expect_ok(dispatch(config, &AdminRequest::CrlGenerate)?)?;
-    let AdminResponse::Crl { der_base64, number } = &r else {
-        return Err(unexpected(&r));
+    let online = admin::call(&config.data_dir, &AdminRequest::CrlGenerate).map_err(|e| {
+        CliError(format!(
+            "cannot talk to the running server's admin socket: {e}"
+        ))
+    })?;
+    let (der, number) = match online {
+        Some(r) => {
+            let r = expect_ok(r)?;
+            let AdminResponse::Crl { der_base64, number } = &r else {
+                return Err(unexpected(&r));
+            };
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(der_base64)
+                .map_err(err)?;
+            (der, *number)
+        }
+        None => {
+            // No server: sign here, which needs the CA key (and its passphrase).
+            let (ca, _) = server::load_or_create_ca_existing(config).map_err(err)?;
+            let store: std::sync::Arc<dyn crate::store::Store> =
+                std::sync::Arc::new(server::open_store(&config.data_dir).map_err(err)?);
+            let r = crate::revocation::Revocation::new(
+                std::sync::Arc::new(ca),
+                store,
+                config.crl_validity,
+            );
+            let crl = r.publish(OffsetDateTime::now_utc()).map_err(err)?;
+            (crl.der.as_ref().clone(), crl.number)
+        }
     };
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(der_base64)
-        .map_err(err)?;
+    let number = &number;
     let bytes = if *pem {
         openssl::x509::X509Crl::from_der(&der)
             .and_then(|c| c.to_pem())

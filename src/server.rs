@@ -80,6 +80,17 @@ pub fn load_or_create_ca(config: &Config) -> Result<(Ca, bool), StartError> {
     Ok((ca, true))
 }
 
+/// Load the existing CA (with its key) for offline admin work; never creates one.
+pub fn load_or_create_ca_existing(config: &Config) -> Result<(Ca, bool), StartError> {
+    if !keyfile::exists(&config.data_dir) {
+        return Err(StartError::Ca(crate::ca::CaError::Invalid(format!(
+            "no CA in {}",
+            config.data_dir.display()
+        ))));
+    }
+    load_or_create_ca(config)
+}
+
 /// Open the store in the data directory.
 pub fn open_store(data_dir: &Path) -> Result<SledStore, StartError> {
     ensure_data_dir(data_dir)?;

@@ -337,6 +337,29 @@ fn crl_numbers_grow_across_restarts_and_holds_can_be_released() {
         &["cert", "revoke", &serial, "--reason", "superseded"],
     );
     assert!(out.status.success(), "{}", text(&out));
+    // crl generate works offline too: it signs with the key in the data directory.
+    let offline_crl = d.join("offline.der");
+    let out = crate::support::cli(
+        &data,
+        &["crl", "generate", "--out", offline_crl.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = text(&openssl(
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            offline_crl.to_str().unwrap(),
+            "-noout",
+            "-text",
+        ],
+        d,
+    ));
+    assert!(
+        listed.contains(hex) && listed.contains("Superseded"),
+        "{listed}"
+    );
     let s = Server::start_in(tmp, &["--challenge", "s3cret"], &[]);
     let (crl, n3) = fetch_crl(&s, d, "d");
     assert!(n0 < n1 && n1 < n2 && n2 < n3, "{n0} {n1} {n2} {n3}");
