@@ -51,5 +51,68 @@ fn build(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, build);
+/// The whole publishing path a revocation triggers: read the revoked index from the store,
+/// take a CRL number, build and sign. 100,000 revoked certificates in a MemoryStore.
+fn publish(c: &mut Criterion) {
+    use certdrop::revocation::Revocation;
+    use certdrop::store::memory::MemoryStore;
+    use certdrop::store::{AuditEvent, AuditRecord, CertRecord, CertStatus, Issuance, Store};
+    let now = OffsetDateTime::now_utc();
+    let store = std::sync::Arc::new(MemoryStore::default());
+    let audit = AuditRecord {
+        at: 0,
+        actor: "bench".into(),
+        event: AuditEvent::Unheld {
+            serial: Serial::from_bytes(&[1]).unwrap(),
+            subject: String::new(),
+        },
+    };
+    for e in entries(100_000, now) {
+        let cert = CertRecord {
+            serial: e.serial.clone(),
+            der: vec![0x30, 0x00],
+            subject: "CN=bench".into(),
+            subject_alt_names: vec![],
+            not_before: 0,
+            not_after: now.unix_timestamp() + 86_400,
+            issued_at: 0,
+            status: CertStatus::Valid,
+            transaction_id: None,
+            signer_sha256: None,
+            public_key_sha256: String::new(),
+            csr_sha256: String::new(),
+            challenge: "static".into(),
+            requester: "bench".into(),
+        };
+        store
+            .record_issuance(&Issuance {
+                cert,
+                burn_challenge: None,
+                transaction_was: None,
+                audit: audit.clone(),
+            })
+            .unwrap();
+        let revoked = CertStatus::Revoked {
+            at: e.revoked_at,
+            reason: e.reason,
+            comment: None,
+        };
+        store
+            .update_status(&e.serial, &CertStatus::Valid, &revoked, &audit)
+            .unwrap();
+    }
+    let r = Revocation::new(
+        std::sync::Arc::new(ca(now)),
+        store,
+        std::time::Duration::from_secs(7 * 86_400),
+    );
+    let mut group = c.benchmark_group("crl_publish");
+    group.sample_size(10);
+    group.bench_function("memory_store_100000_revoked", |b| {
+        b.iter(|| black_box(r.publish(now).unwrap()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, build, publish);
 criterion_main!(benches);

@@ -181,16 +181,13 @@ impl Revocation {
         // RFC 5280 §3.3: entries may leave the CRL once the certificate has expired.
         let entries: Vec<RevokedEntry> = self
             .store
-            .certs()?
+            .revoked()?
             .into_iter()
-            .filter(|c| c.not_after >= now_unix)
-            .filter_map(|c| match c.status {
-                CertStatus::Revoked { at, reason, .. } => Some(RevokedEntry {
-                    serial: c.serial,
-                    revoked_at: at,
-                    reason,
-                }),
-                CertStatus::Valid => None,
+            .filter(|r| r.not_after >= now_unix)
+            .map(|r| RevokedEntry {
+                serial: r.serial,
+                revoked_at: r.at,
+                reason: r.reason,
             })
             .collect();
         let number = self.store.next_crl_number()?;

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::{
-    AuditRecord, CertRecord, CertStatus, ChallengeRecord, ChallengeUse, Issuance, Store, StoreError,
+    AuditRecord, CertRecord, CertStatus, ChallengeRecord, ChallengeUse, Issuance, RevokedRecord,
+    Store, StoreError,
 };
 use crate::ca::Serial;
 
@@ -134,6 +135,15 @@ impl Store for MemoryStore {
         let updated = cert.clone();
         g.audit.push(audit.clone());
         Ok(updated)
+    }
+
+    fn revoked(&self) -> Result<Vec<RevokedRecord>, StoreError> {
+        Ok(self
+            .lock()?
+            .certs
+            .values()
+            .filter_map(RevokedRecord::of)
+            .collect())
     }
 
     fn next_crl_number(&self) -> Result<u64, StoreError> {

@@ -86,6 +86,30 @@ pub struct CertRecord {
     pub requester: String,
 }
 
+/// A revoked certificate as the CRL lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedRecord {
+    pub serial: Serial,
+    pub at: i64,
+    pub reason: RevocationReason,
+    pub not_after: i64,
+}
+
+impl RevokedRecord {
+    /// The index entry for `cert`, if it is revoked.
+    pub fn of(cert: &CertRecord) -> Option<RevokedRecord> {
+        match cert.status {
+            CertStatus::Revoked { at, reason, .. } => Some(RevokedRecord {
+                serial: cert.serial.clone(),
+                at,
+                reason,
+                not_after: cert.not_after,
+            }),
+            CertStatus::Valid => None,
+        }
+    }
+}
+
 /// A one-time challenge. The secret is never stored, only its SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChallengeRecord {
@@ -189,6 +213,9 @@ pub trait Store: Send + Sync {
         new: &CertStatus,
         audit: &AuditRecord,
     ) -> Result<CertRecord, StoreError>;
+    /// Every revoked certificate, in serial order, without the certificates themselves (what
+    /// a CRL needs; kept in its own index so a CRL of 100,000 entries is cheap to make).
+    fn revoked(&self) -> Result<Vec<RevokedRecord>, StoreError>;
     /// The next CRL number (RFC 5280 §5.2.3): strictly increasing, durable before returned.
     fn next_crl_number(&self) -> Result<u64, StoreError>;
     /// Write a consistent copy of everything to `out`; returns the number of records.
@@ -424,6 +451,10 @@ mod tests {
             .unwrap();
         assert_eq!(r.status, held);
         assert_eq!(store.cert(&c1.serial).unwrap().unwrap().status, held);
+        let revoked = store.revoked().unwrap();
+        assert_eq!(revoked.len(), 1);
+        assert_eq!(revoked[0].serial, c1.serial);
+        assert_eq!(revoked[0].reason, RevocationReason::CertificateHold);
         let err = store
             .update_status(&c1.serial, &CertStatus::Valid, &held, &audit)
             .unwrap_err();
@@ -437,6 +468,10 @@ mod tests {
             .update_status(&c1.serial, &held, &CertStatus::Valid, &audit)
             .unwrap();
         assert_eq!(store.audit().unwrap().len(), 5);
+        assert!(
+            store.revoked().unwrap().is_empty(),
+            "released holds leave the index"
+        );
 
         let a = store.next_crl_number().unwrap();
         let b = store.next_crl_number().unwrap();

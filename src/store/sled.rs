@@ -7,6 +7,8 @@
 //! - `challenges`: challenge id -> versioned ChallengeRecord JSON
 //! - `audit`: big-endian u64 sequence number -> AuditRecord (the counter is rebuilt from the
 //!   last key at open, so it also continues after a restore)
+//! - `revoked`: serial bytes -> RevokedRecord JSON (the CRL's index; kept in step with
+//!   `certs` in the same transaction)
 //! - `meta`: `crl_number` -> big-endian u64
 //!
 //! sled flushes on its own only every 500 ms, so every write that a reply depends on is
@@ -25,8 +27,8 @@ use sled::{Db, Transactional, Tree};
 
 use super::{
     decode_audit, decode_cert, decode_challenge, encode_audit, encode_cert, encode_challenge,
-    AuditRecord, CertRecord, CertStatus, ChallengeRecord, ChallengeUse, Issuance, Store,
-    StoreError,
+    AuditRecord, CertRecord, CertStatus, ChallengeRecord, ChallengeUse, Issuance, RevokedRecord,
+    Store, StoreError,
 };
 use crate::ca::Serial;
 
@@ -36,6 +38,7 @@ pub const TREE_CERTS_BY_SUBJECT: &str = "certs_by_subject";
 pub const TREE_CHALLENGES: &str = "challenges";
 pub const TREE_AUDIT: &str = "audit";
 pub const TREE_META: &str = "meta";
+pub const TREE_REVOKED: &str = "revoked";
 const META_CRL_NUMBER: &[u8] = b"crl_number";
 /// First line of a backup file.
 pub const BACKUP_FORMAT: &str = "certdrop-store-backup";
@@ -45,6 +48,7 @@ pub const STORE_DIR: &str = "store";
 pub struct SledStore {
     db: Db,
     meta: Tree,
+    revoked: Tree,
     next_audit: AtomicU64,
     /// Writers hold it shared; a backup holds it exclusively, so it copies every tree at
     /// one consistent point (sled has no snapshot across trees).
@@ -88,6 +92,7 @@ impl SledStore {
             by_subject: db.open_tree(TREE_CERTS_BY_SUBJECT)?,
             challenges: db.open_tree(TREE_CHALLENGES)?,
             meta: db.open_tree(TREE_META)?,
+            revoked: db.open_tree(TREE_REVOKED)?,
             audit,
             next_audit: AtomicU64::new(next_audit),
             pause: RwLock::new(()),
@@ -127,6 +132,7 @@ impl SledStore {
             TREE_CHALLENGES,
             TREE_AUDIT,
             TREE_META,
+            TREE_REVOKED,
         ] {
             for entry in self.db.open_tree(name)?.iter() {
                 let (k, v) = entry?;
@@ -217,6 +223,7 @@ impl SledStore {
                 TREE_CHALLENGES,
                 TREE_AUDIT,
                 TREE_META,
+                TREE_REVOKED,
             ]
             .contains(&tree)
             {
@@ -406,19 +413,31 @@ impl Store for SledStore {
         let _writer = self.writer()?;
         let audit_key = self.audit_key();
         let audit_bytes = encode_audit(audit)?;
-        let result = (&self.certs, &self.audit).transaction(|(certs, audit_tree)| {
-            let raw = certs
-                .get(serial.as_bytes())?
-                .ok_or_else(|| abort(StoreError::CertMissing(serial.clone())))?;
-            let mut cert = decode_cert(&raw).map_err(abort)?;
-            if &cert.status != expected {
-                return Err(abort(StoreError::StatusChanged(serial.clone())));
-            }
-            cert.status = new.clone();
-            certs.insert(serial.as_bytes(), encode_cert(&cert).map_err(abort)?)?;
-            audit_tree.insert(&audit_key, audit_bytes.as_slice())?;
-            Ok(cert)
-        });
+        let result = (&self.certs, &self.audit, &self.revoked).transaction(
+            |(certs, audit_tree, revoked)| {
+                let raw = certs
+                    .get(serial.as_bytes())?
+                    .ok_or_else(|| abort(StoreError::CertMissing(serial.clone())))?;
+                let mut cert = decode_cert(&raw).map_err(abort)?;
+                if &cert.status != expected {
+                    return Err(abort(StoreError::StatusChanged(serial.clone())));
+                }
+                cert.status = new.clone();
+                certs.insert(serial.as_bytes(), encode_cert(&cert).map_err(abort)?)?;
+                match RevokedRecord::of(&cert) {
+                    Some(r) => {
+                        let bytes = serde_json::to_vec(&r)
+                            .map_err(|e| abort(StoreError::Corrupt(e.to_string())))?;
+                        revoked.insert(serial.as_bytes(), bytes)?;
+                    }
+                    None => {
+                        revoked.remove(serial.as_bytes())?;
+                    }
+                }
+                audit_tree.insert(&audit_key, audit_bytes.as_slice())?;
+                Ok(cert)
+            },
+        );
         match result {
             Ok(cert) => {
                 self.flush()?;
@@ -431,6 +450,16 @@ impl Store for SledStore {
 
     fn backup(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
         self.export_to(out)
+    }
+
+    fn revoked(&self) -> Result<Vec<RevokedRecord>, StoreError> {
+        self.revoked
+            .iter()
+            .map(|r| {
+                let (_, v) = r?;
+                Ok(serde_json::from_slice(&v)?)
+            })
+            .collect()
     }
 
     fn next_crl_number(&self) -> Result<u64, StoreError> {
