@@ -128,6 +128,7 @@ fn pki_operation(c: &mut Criterion) {
         legacy_des: false,
         issue: IssuePolicy::default(),
         retransmit_window: Duration::from_secs(24 * 3600),
+        renewal_window: None,
     };
     let enroller = Enroller::new(ca.clone(), store, config);
     let ca_x509 = ca.certificate.x509.clone();

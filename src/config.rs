@@ -46,6 +46,7 @@ pub struct FileConfig {
     pub retransmit_window: Option<String>,
     pub max_body_bytes: Option<usize>,
     pub crl_validity: Option<String>,
+    pub renewal_window: Option<String>,
 }
 
 /// Values from the environment and the command line (clap fills both), each overriding the
@@ -100,6 +101,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// How long a CRL is valid (nextUpdate - thisUpdate); it is remade at half-life.
     pub crl_validity: Duration,
+    /// Renewals only this close to expiry; `None` ("always"): any time.
+    pub renewal_window: Option<Duration>,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "certdrop.toml";
@@ -208,6 +211,10 @@ impl Config {
         if crl_validity < Duration::from_secs(3600) {
             return Err(invalid("crl_validity", "must be at least 1h"));
         }
+        let renewal_window = match file.renewal_window.as_deref() {
+            None | Some("always") => None,
+            Some(s) => Some(parse_duration(s).map_err(|m| invalid("renewal_window", m))?),
+        };
         let max_body_bytes = file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
         if max_body_bytes < 4096 {
             return Err(invalid("max_body_bytes", "must be at least 4096"));
@@ -228,6 +235,7 @@ impl Config {
             retransmit_window,
             max_body_bytes,
             crl_validity,
+            renewal_window,
         })
     }
 

@@ -80,6 +80,8 @@ pub struct EnrollConfig {
     pub issue: IssuePolicy,
     /// A retransmission within this window gets the same certificate back.
     pub retransmit_window: Duration,
+    /// Renewals are accepted only this close to the signer's expiry; `None`: any time.
+    pub renewal_window: Option<Duration>,
 }
 
 /// The answer to a PKIOperation that decoded.
@@ -104,11 +106,24 @@ pub struct Enroller {
     ca: Arc<Ca>,
     store: Arc<dyn Store>,
     config: EnrollConfig,
+    /// The CRL source for GetCRL.
+    revocation: Option<Arc<crate::revocation::Revocation>>,
 }
 
 impl Enroller {
     pub fn new(ca: Arc<Ca>, store: Arc<dyn Store>, config: EnrollConfig) -> Enroller {
-        Enroller { ca, store, config }
+        Enroller {
+            ca,
+            store,
+            config,
+            revocation: None,
+        }
+    }
+
+    /// Serve GetCRL from this CRL publisher.
+    pub fn with_revocation(mut self, revocation: Arc<crate::revocation::Revocation>) -> Enroller {
+        self.revocation = Some(revocation);
+        self
     }
 
     pub fn ca(&self) -> &Ca {
@@ -119,10 +134,10 @@ impl Enroller {
         &self.store
     }
 
-    /// RFC 8894 §3.5.2 GetCACaps: only what works. Renewal is not advertised until it is
-    /// implemented; DES is accepted only as a configured legacy option and never advertised.
+    /// RFC 8894 §3.5.2 GetCACaps: only what works. DES is accepted only as a configured
+    /// legacy option and never advertised. GetNextCACert is not: there is no rollover CA.
     pub fn capabilities(&self) -> &'static str {
-        "POSTPKIOperation\nSHA-1\nSHA-256\nSHA-512\nAES\nDES3\nSCEPStandard\n"
+        "POSTPKIOperation\nRenewal\nSHA-1\nSHA-256\nSHA-512\nAES\nDES3\nSCEPStandard\n"
     }
 
     /// Handle one PKIOperation message (the POST body, or the decoded GET `message`).
@@ -145,12 +160,18 @@ impl Enroller {
             Err(u) => return self.refuse(&ctx, u.fail_info, &u.reason, None),
         };
         match request.attributes.message_type {
-            MessageType::PkcsReq => self.pkcs_req(&ctx, &request),
-            t @ (MessageType::RenewalReq
-            | MessageType::UpdateReq
-            | MessageType::CertPoll
-            | MessageType::GetCert
-            | MessageType::GetCrl) => self.refuse(
+            MessageType::PkcsReq => self.pkcs_req(&ctx, &request, false),
+            MessageType::RenewalReq => self.pkcs_req(&ctx, &request, true),
+            MessageType::GetCert => self.get_cert(&ctx, &request),
+            MessageType::GetCrl => self.get_crl(&ctx, &request),
+            // RFC 8894 §3.3.3: polling for a request this server never left pending.
+            MessageType::CertPoll => self.refuse(
+                &ctx,
+                FailInfo::BadCertId,
+                "no pending request has this transactionID",
+                None,
+            ),
+            t @ MessageType::UpdateReq => self.refuse(
                 &ctx,
                 FailInfo::BadRequest,
                 &format!("{t} is not supported by this server"),
@@ -165,41 +186,79 @@ impl Enroller {
         }
     }
 
-    fn pkcs_req(&self, ctx: &Context, request: &SignedRequest) -> Result<Reply, Error> {
-        let content = request.content.as_deref().ok_or(DecodeError::NoContent)?;
+    /// Check the envelope's algorithms and decrypt it (RFC 8894 §3.2.2). `Err(Ok(reply))` is
+    /// a refusal to send; `Err(Err(e))` an error.
+    fn open(
+        &self,
+        ctx: &Context,
+        request: &SignedRequest,
+    ) -> Result<(envelope::EnvelopeInfo, Vec<u8>), Result<Reply, Error>> {
+        let content = request
+            .content
+            .as_deref()
+            .ok_or(Err(Error::Decode(DecodeError::NoContent)))?;
         let env = match envelope::inspect(content) {
             Ok(e) => e,
-            Err(EnvelopeError::Decode(d)) => return Err(d.into()),
+            Err(EnvelopeError::Decode(d)) => return Err(Err(d.into())),
             Err(EnvelopeError::Unsupported(what)) => {
-                return self.refuse(ctx, FailInfo::BadAlg, &what, None)
+                return Err(self.refuse(ctx, FailInfo::BadAlg, &what, None))
             }
         };
         if env.cipher == ContentCipher::DesCbc && !self.config.legacy_des {
-            return self.refuse(
+            return Err(self.refuse(
                 ctx,
                 FailInfo::BadAlg,
                 "single DES is refused (RFC 8894 deprecates it); use AES or DES3, \
                  or set legacy_des = true",
                 None,
-            );
+            ));
         }
         if request.signer_public_key.id() != Id::RSA {
-            return self.refuse(
+            return Err(self.refuse(
                 ctx,
                 FailInfo::BadAlg,
                 "the signer key must be RSA: the reply is encrypted to it",
                 None,
-            );
+            ));
         }
+        // Every decrypt failure is the same error: no padding oracle (see envelope).
+        let plain = envelope::decrypt(&env.der, self.ca.key(), &self.ca.certificate.x509)
+            .map_err(|e| Err(e.into()))?;
+        Ok((env, plain))
+    }
 
-        // Every decrypt or parse failure is the same error: no padding oracle (see envelope).
-        let plain = envelope::decrypt(&env.der, self.ca.key(), &self.ca.certificate.x509)?;
+    /// PKCSReq (19) and RenewalReq (17), RFC 8894 §3.3.1. A PKCSReq signed by a certificate
+    /// this CA issued is a renewal too (how Cisco, sscep and jscep renew); a renewal is
+    /// authenticated by that certificate, and any challenge it carries is ignored.
+    fn pkcs_req(
+        &self,
+        ctx: &Context,
+        request: &SignedRequest,
+        renewal_req: bool,
+    ) -> Result<Reply, Error> {
+        let (env, plain) = match self.open(ctx, request) {
+            Ok(o) => o,
+            Err(r) => return r,
+        };
+        // Same error as a failed decrypt: garbage after decryption must look like it.
         let csr = CertificationRequest::parse(&plain).map_err(|_| DecodeError::Decrypt)?;
         let subject = Some(csr.subject.clone());
+
+        let renewal = match self.renewal_signer(ctx, request, &csr, renewal_req)? {
+            Ok(r) => r,
+            Err(reply) => return Ok(reply),
+        };
 
         let public_key_sha256 = hex::encode(openssl::sha::sha256(&csr.public_key_der));
         let csr_sha256 = hex::encode(openssl::sha::sha256(&csr.der));
         let previous = match self.previous_issuance(ctx, &public_key_sha256, &csr_sha256)? {
+            // scepclient renews with the same key, CSR and transactionID it enrolled with:
+            // a renewal signed by that very certificate is a new transaction, not a copy.
+            Previous::Retransmission(prev)
+                if renewal.as_ref().is_some_and(|r| r.serial == prev.serial) =>
+            {
+                Some(prev.serial)
+            }
             Previous::Retransmission(prev) => {
                 return self.retransmission(ctx, request, &env, *prev)
             }
@@ -214,9 +273,15 @@ impl Enroller {
             Previous::NewTransaction(serial) => serial,
         };
 
-        let challenge = match self.authorize(&csr, ctx.now) {
-            Ok(c) => c,
-            Err(reason) => return self.refuse(ctx, FailInfo::BadRequest, &reason, subject),
+        let challenge = match &renewal {
+            Some(signer) => ChallengeUse {
+                label: format!("renewal of {}", signer.serial),
+                burn: None,
+            },
+            None => match self.authorize(&csr, ctx.now) {
+                Ok(c) => c,
+                Err(reason) => return self.refuse(ctx, FailInfo::BadRequest, &reason, subject),
+            },
         };
         if let Err(e) = policy::check(&csr) {
             return self.refuse(ctx, FailInfo::BadRequest, &e.to_string(), subject);
@@ -319,6 +384,200 @@ impl Enroller {
         self.success(ctx, request, &env, &cert_der, serial)
     }
 
+    /// Decide whether this request is a renewal (RFC 8894 §3.3.1.2) and check its signer.
+    /// `Ok(Ok(None))`: an initial PKCSReq (challenge required). `Ok(Ok(Some(record)))`: a
+    /// renewal by that certificate. `Ok(Err(reply))`: refused.
+    ///
+    /// failInfo: a self-signed or foreign signer on a RenewalReq gets badRequest; a signer we
+    /// issued that is unknown to the store, revoked or expired gets badCertId; a subject or
+    /// SAN change, or a renewal outside `renewal_window`, gets badRequest.
+    fn renewal_signer(
+        &self,
+        ctx: &Context,
+        request: &SignedRequest,
+        csr: &CertificationRequest,
+        renewal_req: bool,
+    ) -> Result<Result<Option<CertRecord>, Reply>, Error> {
+        let subject = Some(csr.subject.clone());
+        let refuse =
+            |fail: FailInfo, why: &str| -> Result<Result<Option<CertRecord>, Reply>, Error> {
+                Ok(Err(self.refuse(ctx, fail, why, subject.clone())?))
+            };
+        let ours = self.issued_by_us(&request.signer);
+        if !ours {
+            if !renewal_req {
+                return Ok(Ok(None));
+            }
+            let tbs = &request.signer.tbs_certificate;
+            return if tbs.issuer == tbs.subject {
+                refuse(
+                    FailInfo::BadRequest,
+                    "a RenewalReq must be signed by a certificate this CA issued, not a \
+                     self-signed one",
+                )
+            } else {
+                refuse(
+                    FailInfo::BadRequest,
+                    "the renewal is signed by a certificate from another CA",
+                )
+            };
+        }
+        let serial_bytes = request.signer.tbs_certificate.serial_number.as_bytes();
+        let Some(serial) = Serial::from_bytes(serial_bytes) else {
+            return refuse(
+                FailInfo::BadCertId,
+                "the signer's serial is not one of ours",
+            );
+        };
+        let Some(signer) = self.store.cert(&serial)? else {
+            return refuse(
+                FailInfo::BadCertId,
+                "the signer certificate is not in this CA's records",
+            );
+        };
+        if let CertStatus::Revoked { reason, .. } = signer.status {
+            return refuse(
+                FailInfo::BadCertId,
+                &format!("the signer certificate is revoked ({reason})"),
+            );
+        }
+        let now = ctx.now.unix_timestamp();
+        if now > signer.not_after {
+            return refuse(FailInfo::BadCertId, "the signer certificate has expired");
+        }
+        if let Some(window) = self.config.renewal_window {
+            let opens = signer
+                .not_after
+                .saturating_sub(i64::try_from(window.as_secs()).unwrap_or(i64::MAX));
+            if now < opens {
+                return refuse(
+                    FailInfo::BadRequest,
+                    &format!(
+                        "renewal opens {} days before expiry",
+                        window.as_secs() / 86_400
+                    ),
+                );
+            }
+        }
+        // The new certificate names the same subject; SANs may be dropped, never added.
+        let signer_subject = der::Encode::to_der(&request.signer.tbs_certificate.subject)
+            .map_err(|e| Error::Internal(format!("signer subject: {e}")))?;
+        if signer_subject != csr.subject_der {
+            return refuse(
+                FailInfo::BadRequest,
+                "a renewal must keep the subject of the certificate it renews",
+            );
+        }
+        let new_sans: Vec<String> = csr
+            .subject_alt_names
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        if let Some(extra) = new_sans
+            .iter()
+            .find(|s| !signer.subject_alt_names.contains(s))
+        {
+            return refuse(
+                FailInfo::BadRequest,
+                &format!("a renewal cannot add the subjectAltName {extra}"),
+            );
+        }
+        Ok(Ok(Some(signer)))
+    }
+
+    /// Whether `cert` was issued by this CA: same issuer name and a signature that verifies
+    /// with the CA's key.
+    fn issued_by_us(&self, cert: &x509_cert::Certificate) -> bool {
+        if cert.tbs_certificate.issuer != self.ca.certificate.certificate.tbs_certificate.subject {
+            return false;
+        }
+        let Ok(der_bytes) = der::Encode::to_der(cert) else {
+            return false;
+        };
+        let (Ok(x509), Ok(ca_key)) = (
+            openssl::x509::X509::from_der(&der_bytes),
+            self.ca.certificate.x509.public_key(),
+        ) else {
+            return false;
+        };
+        x509.verify(&ca_key).unwrap_or(false)
+    }
+
+    /// Read the IssuerAndSerialNumber of GetCert/GetCRL (RFC 8894 §3.3.4, §3.3.5) and check
+    /// the issuer is this CA (both parts matter: sscep sent an RA's issuer).
+    fn issuer_and_serial(
+        &self,
+        ctx: &Context,
+        request: &SignedRequest,
+    ) -> Result<Result<(envelope::EnvelopeInfo, Serial), Reply>, Error> {
+        let (env, plain) = match self.open(ctx, request) {
+            Ok(o) => o,
+            Err(r) => return r.map(Err),
+        };
+        let isn = <cms::cert::IssuerAndSerialNumber as der::Decode>::from_der(&plain)
+            .map_err(|_| DecodeError::Decrypt)?;
+        if isn.issuer != self.ca.certificate.certificate.tbs_certificate.subject {
+            return Ok(Err(self.refuse(
+                ctx,
+                FailInfo::BadCertId,
+                "the issuer is not this CA",
+                None,
+            )?));
+        }
+        match Serial::from_bytes(isn.serial_number.as_bytes()) {
+            Some(serial) => Ok(Ok((env, serial))),
+            None => Ok(Err(self.refuse(
+                ctx,
+                FailInfo::BadCertId,
+                "no certificate with that serial",
+                None,
+            )?)),
+        }
+    }
+
+    /// GetCert (21): the certificate with that issuer and serial, enveloped to the requester.
+    fn get_cert(&self, ctx: &Context, request: &SignedRequest) -> Result<Reply, Error> {
+        let (env, serial) = match self.issuer_and_serial(ctx, request)? {
+            Ok(x) => x,
+            Err(reply) => return Ok(reply),
+        };
+        match self.store.cert(&serial)? {
+            Some(cert) => self.success(ctx, request, &env, &cert.der, serial),
+            None => self.refuse(
+                ctx,
+                FailInfo::BadCertId,
+                &format!("no certificate with serial {serial}"),
+                None,
+            ),
+        }
+    }
+
+    /// GetCRL (22): the current CRL in a degenerate SignedData (RFC 8894 §3.3.5), enveloped
+    /// to the requester. The certificate named must be one this CA issued.
+    fn get_crl(&self, ctx: &Context, request: &SignedRequest) -> Result<Reply, Error> {
+        let (env, serial) = match self.issuer_and_serial(ctx, request)? {
+            Ok(x) => x,
+            Err(reply) => return Ok(reply),
+        };
+        if self.store.cert(&serial)?.is_none() {
+            return self.refuse(
+                ctx,
+                FailInfo::BadCertId,
+                &format!("no certificate with serial {serial}"),
+                None,
+            );
+        }
+        let crl = self
+            .revocation
+            .as_ref()
+            .and_then(|r| r.current())
+            .ok_or_else(|| Error::Internal("no CRL has been published".into()))?;
+        let crl = <x509_cert::crl::CertificateList as der::Decode>::from_der(&crl.der)
+            .map_err(|e| Error::Internal(format!("re-reading the CRL: {e}")))?;
+        let degenerate = message::crls_only(crl)?;
+        self.reply_success(ctx, request, &env, degenerate, None)
+    }
+
     /// What this transactionID was used for before (RFC 8894 §3.2.1.1: one transaction, one
     /// certificate). A retransmission is the same CSR (so the same key) within the window,
     /// for a certificate that is still valid; anything else with the same key is a new
@@ -379,6 +638,19 @@ impl Enroller {
         let issued = x509_cert::Certificate::from_der(cert_der)
             .map_err(|e| Error::Internal(format!("re-reading the issued certificate: {e}")))?;
         let certs_only = message::certs_only(&[issued])?;
+        self.reply_success(ctx, request, env, certs_only, Some(serial))
+    }
+
+    /// A SUCCESS CertRep carrying `certs_only` (a degenerate SignedData) in an envelope to
+    /// the requester, with the request's cipher and key transport.
+    fn reply_success(
+        &self,
+        ctx: &Context,
+        request: &SignedRequest,
+        env: &envelope::EnvelopeInfo,
+        certs_only: Vec<u8>,
+        serial: Option<Serial>,
+    ) -> Result<Reply, Error> {
         let rep = CertRep {
             transaction_id: ctx.transaction_id.clone(),
             recipient_nonce: ctx.recipient_nonce.clone(),
@@ -400,7 +672,7 @@ impl Enroller {
             body,
             status: PkiStatus::Success,
             fail_info: None,
-            serial: Some(serial),
+            serial,
         })
     }
 

@@ -135,19 +135,6 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         );
     }
     let ca = Arc::new(ca);
-    let enroller = Arc::new(Enroller::new(
-        ca.clone(),
-        store.clone(),
-        EnrollConfig {
-            challenge: ChallengePolicy {
-                static_sha256: config.challenge.as_ref().map(|c| hash_secret(c.expose())),
-                required: config.require_challenge,
-            },
-            legacy_des: config.legacy_des,
-            issue: config.issue_policy(),
-            retransmit_window: config.retransmit_window,
-        },
-    ));
     let revocation = Arc::new(Revocation::new(
         ca.clone(),
         store.clone(),
@@ -156,6 +143,23 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     revocation
         .publish(OffsetDateTime::now_utc())
         .map_err(StartError::Crl)?;
+    let enroller = Arc::new(
+        Enroller::new(
+            ca.clone(),
+            store.clone(),
+            EnrollConfig {
+                challenge: ChallengePolicy {
+                    static_sha256: config.challenge.as_ref().map(|c| hash_secret(c.expose())),
+                    required: config.require_challenge,
+                },
+                legacy_des: config.legacy_des,
+                issue: config.issue_policy(),
+                retransmit_window: config.retransmit_window,
+                renewal_window: config.renewal_window,
+            },
+        )
+        .with_revocation(revocation.clone()),
+    );
     spawn_crl_refresher(revocation.clone());
     admin_socket(&config, &ca, store.clone(), revocation.clone())?;
 

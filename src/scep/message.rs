@@ -334,6 +334,30 @@ pub fn certs_only(certs: &[Certificate]) -> Result<Vec<u8>, SignError> {
     .to_der()?)
 }
 
+/// Build a degenerate SignedData holding one CRL and no certificates (RFC 8894 §3.3.5,
+/// the GetCRL reply).
+pub fn crls_only(crl: x509_cert::crl::CertificateList) -> Result<Vec<u8>, SignError> {
+    use cms::revocation::{RevocationInfoChoice, RevocationInfoChoices};
+    let sd = SignedData {
+        version: CmsVersion::V1,
+        digest_algorithms: SetOfVec::new(),
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: oid::DATA,
+            econtent: None,
+        },
+        certificates: None,
+        crls: Some(RevocationInfoChoices(SetOfVec::try_from(vec![
+            RevocationInfoChoice::Crl(crl),
+        ])?)),
+        signer_infos: SignerInfos(SetOfVec::new()),
+    };
+    Ok(ContentInfo {
+        content_type: oid::SIGNED_DATA,
+        content: Any::encode_from(&sd)?,
+    }
+    .to_der()?)
+}
+
 /// Read the certificates out of a certs-only SignedData (used by clients and tests).
 pub fn certs_from_certs_only(input: &[u8]) -> Result<Vec<Certificate>, DecodeError> {
     let der_bytes = super::normalize_pkcs7(input)?;

@@ -542,7 +542,7 @@ fn unsupported_message_types_get_bad_request() {
     let csr = c.csr();
     let ca = ca_x509();
     for t in [
-        MessageType::GetCrl,
+        MessageType::UpdateReq,
         MessageType::Unknown(99),
         MessageType::CertRep,
     ] {

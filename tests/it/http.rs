@@ -18,6 +18,7 @@ fn serves_caps_and_ca_cert_for_any_message_label() {
         lines,
         [
             "POSTPKIOperation",
+            "Renewal",
             "SHA-1",
             "SHA-256",
             "SHA-512",

@@ -10,6 +10,7 @@ mod enroll;
 mod fixtures;
 mod fuzz_corpus;
 mod http;
+mod renewal;
 mod revocation;
 mod scepclient;
 mod support;

@@ -106,3 +106,60 @@ fn scepclient_gets_a_failure_for_a_wrong_challenge_and_without_legacy_des() {
         assert!(v.as_array().unwrap().is_empty());
     }
 }
+
+#[test]
+fn scepclient_renews_with_its_certificate_and_no_challenge() {
+    let Some(scepclient) = tool("scepclient", "scep") else {
+        return;
+    };
+    let s = Server::start(&["--legacy-des", "--challenge", "first-time-only"]);
+    let ca_pem = s.ca_pem_file();
+    let (out, work) = enroll(&s, "first-time-only", "renewing-router");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = std::fs::read(work.path().join("client.pem")).unwrap();
+    let first = openssl::x509::X509::from_pem(&first).unwrap();
+
+    // Run again in the same directory: scepclient finds client.pem and sends a RenewalReq
+    // signed by it. The challenge it passes is wrong on purpose: a renewal ignores it.
+    let out = run(
+        &scepclient,
+        &[
+            "-server-url",
+            &s.url(),
+            "-challenge",
+            "not-the-challenge",
+            "-private-key",
+            work.path().join("k.pem").to_str().unwrap(),
+            "-cn",
+            "renewing-router",
+            "-organization",
+            "certdrop interop",
+        ],
+        work.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "renewal failed: {stderr}\n{}",
+        s.log_text()
+    );
+    assert!(
+        stderr.contains("RenewalReq") || s.log_text().contains("renewal of"),
+        "{stderr}"
+    );
+    let second = std::fs::read(work.path().join("client.pem")).unwrap();
+    let second = openssl::x509::X509::from_pem(&second).unwrap();
+    assert_ne!(
+        first.serial_number().to_bn().unwrap(),
+        second.serial_number().to_bn().unwrap(),
+        "a renewal is a new certificate"
+    );
+    assert_openssl_verifies(&ca_pem, &work.path().join("client.pem"));
+    let list = s.cli(&["cert", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+}

@@ -89,6 +89,7 @@ pub fn enroll_config(static_challenge: Option<&str>) -> EnrollConfig {
         legacy_des: false,
         issue: IssuePolicy::default(),
         retransmit_window: Duration::from_secs(24 * 3600),
+        renewal_window: None,
     }
 }
 
