@@ -129,6 +129,8 @@ fn pki_operation(c: &mut Criterion) {
         issue: IssuePolicy::default(),
         retransmit_window: Duration::from_secs(24 * 3600),
         renewal_window: None,
+        manual_approval: false,
+        pending_ttl: Duration::from_secs(7 * 86_400),
     };
     let enroller = Enroller::new(ca.clone(), store, config);
     let ca_x509 = ca.certificate.x509.clone();

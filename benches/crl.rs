@@ -89,6 +89,7 @@ fn publish(c: &mut Criterion) {
                 cert,
                 burn_challenge: None,
                 transaction_was: None,
+                resolves_pending: None,
                 audit: audit.clone(),
             })
             .unwrap();

@@ -16,9 +16,10 @@ use base64::Engine;
 
 use crate::ca::challenge::{self, Constraints};
 use crate::ca::crl::RevocationReason;
+use crate::ca::{Ca, IssuePolicy};
 use crate::ca::{CaCertificate, Serial};
 use crate::revocation::{self, Revocation};
-use crate::store::{AuditEvent, AuditRecord, CertRecord, ChallengeRecord, Store};
+use crate::store::{AuditEvent, AuditRecord, CertRecord, ChallengeRecord, PendingRecord, Store};
 
 pub const SOCKET_FILE: &str = "admin.sock";
 /// Requests are small; refuse anything larger.
@@ -63,6 +64,19 @@ pub enum AdminRequest {
     Backup {
         path: PathBuf,
     },
+    RequestList,
+    RequestShow {
+        id: String,
+    },
+    RequestApprove {
+        id: String,
+        actor: String,
+    },
+    RequestReject {
+        id: String,
+        reason: String,
+        actor: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,6 +107,8 @@ pub enum AdminResponse {
     Crl { der_base64: String, number: u64 },
     Audit { records: Vec<AuditRecord> },
     Backup { records: u64, millis: u64 },
+    Requests { requests: Vec<PendingRecord> },
+    Request { request: Box<PendingRecord> },
     Error { message: String },
 }
 
@@ -104,6 +120,8 @@ pub struct AdminContext<'a> {
     pub ca: &'a CaCertificate,
     pub store: &'a dyn Store,
     pub revocation: Option<&'a Revocation>,
+    /// The CA with its key and the issuing policy, for approving requests.
+    pub issuer: Option<(&'a Ca, &'a IssuePolicy)>,
 }
 
 /// Run one admin request.
@@ -221,6 +239,30 @@ fn run(
                 .filter(|r| since.is_none_or(|s| r.at >= s))
                 .collect(),
         }),
+        AdminRequest::RequestList => Ok(AdminResponse::Requests {
+            requests: store.pendings().map_err(|e| e.to_string())?,
+        }),
+        AdminRequest::RequestShow { id } => match store.pending(id).map_err(|e| e.to_string())? {
+            Some(p) => Ok(AdminResponse::Request {
+                request: Box::new(p),
+            }),
+            None => Err(format!("no pending request {id}")),
+        },
+        AdminRequest::RequestApprove { id, actor } => {
+            let (ca, policy) = cx
+                .issuer
+                .ok_or("approving needs the CA key: run it where the data directory is")?;
+            let cert = crate::enroll::approve(ca, store, policy, id, actor, now)?;
+            Ok(AdminResponse::Cert {
+                cert: Box::new(cert),
+            })
+        }
+        AdminRequest::RequestReject { id, reason, actor } => {
+            let p = crate::enroll::reject(store, id, reason, actor, now)?;
+            Ok(AdminResponse::Request {
+                request: Box::new(p),
+            })
+        }
         AdminRequest::Backup { path } => {
             let started = std::time::Instant::now();
             let records = crate::backup::write(cx.data_dir, store, path)?;
@@ -247,7 +289,9 @@ pub fn serve_socket(
     ca: CaCertificate,
     store: Arc<dyn Store>,
     revocation: Arc<Revocation>,
+    issuer: (Arc<Ca>, IssuePolicy),
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let issuer = Arc::new(issuer);
     let dir = Arc::new(data_dir.to_path_buf());
     let path = socket_path(data_dir);
     // We hold the store lock, so no other server owns a socket here: a leftover is stale.
@@ -275,7 +319,7 @@ pub fn serve_socket(
                     continue;
                 }
                 let (ca, store, active) = (ca.clone(), store.clone(), active.clone());
-                let (revocation, dir) = (revocation.clone(), dir.clone());
+                let (revocation, dir, issuer) = (revocation.clone(), dir.clone(), issuer.clone());
                 let spawned =
                     std::thread::Builder::new()
                         .name("admin-conn".into())
@@ -285,6 +329,7 @@ pub fn serve_socket(
                                 ca: &ca,
                                 store: store.as_ref(),
                                 revocation: Some(&revocation),
+                                issuer: Some((&issuer.0, &issuer.1)),
                             };
                             if let Err(e) = handle(stream, &cx) {
                                 tracing::warn!(error = %e, "admin connection failed");
@@ -358,6 +403,10 @@ fn redacted(r: &AdminRequest) -> &'static str {
         AdminRequest::CrlGenerate => "crl_generate",
         AdminRequest::Audit { .. } => "audit",
         AdminRequest::Backup { .. } => "backup",
+        AdminRequest::RequestList => "request_list",
+        AdminRequest::RequestShow { .. } => "request_show",
+        AdminRequest::RequestApprove { .. } => "request_approve",
+        AdminRequest::RequestReject { .. } => "request_reject",
     }
 }
 

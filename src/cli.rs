@@ -52,6 +52,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Requests waiting for manual approval (RFC 8894 PENDING)
+    #[command(subcommand)]
+    Request(RequestCommand),
     /// Write a consistent backup of the CA and the store (works while the server runs)
     Backup {
         /// The backup file to create (refuses to overwrite)
@@ -62,6 +65,27 @@ pub enum Command {
     Restore {
         /// The backup file
         file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestCommand {
+    /// List requests (pending, approved, rejected)
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one request: subject, SANs, key, requester, challenge
+    Show { id: String },
+    /// Approve: issue the certificate; the client gets it at its next poll
+    Approve { id: String },
+    /// Reject: the client gets FAILURE at its next poll
+    Reject {
+        id: String,
+        /// Why (recorded in the audit log and sent to the client)
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -98,6 +122,10 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub ca: CaArgs,
+
+    /// "manual": every initial request waits for `certdrop request approve` [default: auto]
+    #[arg(long, env = "CERTDROP_APPROVAL", value_parser = ["auto", "manual"])]
+    pub approval: Option<String>,
 
     /// Base URL that devices and relying parties reach, e.g. https://certs.example.com
     /// [default: http://<listen>]
@@ -152,6 +180,9 @@ pub enum ChallengeCommand {
         /// Allowed email subjectAltName (repeatable)
         #[arg(long = "san-email")]
         san_email: Vec<String>,
+        /// "manual": requests using this challenge wait for `certdrop request approve`
+        #[arg(long, value_parser = ["auto", "manual"], default_value = "auto")]
+        approval: String,
         /// Print JSON
         #[arg(long)]
         json: bool,
@@ -225,6 +256,7 @@ impl Cli {
                 o.require_challenge = s.require_challenge;
                 o.legacy_des = s.legacy_des;
                 o.public_url = s.public_url.clone();
+                o.approval = s.approval.clone();
                 Some(&s.ca)
             }
             Command::Ca(CaCommand::Init(a)) => Some(a),

@@ -11,10 +11,10 @@ use crate::ca::{keyfile, CaParams, Serial};
 use base64::Engine;
 
 use crate::ca::crl::RevocationReason;
-use crate::cli::{CaCommand, CertCommand, ChallengeCommand, CrlCommand};
+use crate::cli::{CaCommand, CertCommand, ChallengeCommand, CrlCommand, RequestCommand};
 use crate::config::{parse_duration, Config};
 use crate::server;
-use crate::store::{CertRecord, CertStatus};
+use crate::store::{CertRecord, CertStatus, PendingRecord, PendingState};
 
 /// A CLI failure: printed as `error: ...`, exit status 1.
 #[derive(Debug, thiserror::Error)]
@@ -66,13 +66,123 @@ fn dispatch(config: &Config, request: &AdminRequest) -> Result<AdminResponse, Cl
     }
     let ca = keyfile::load_certificate(&config.data_dir).map_err(err)?;
     let store = server::open_store(&config.data_dir).map_err(err)?;
+    // Approving issues a certificate: that needs the key (and its passphrase) here.
+    let full_ca = match request {
+        AdminRequest::RequestApprove { .. } => {
+            Some(server::load_or_create_ca_existing(config).map_err(err)?.0)
+        }
+        _ => None,
+    };
+    let policy = config.issue_policy();
     let cx = admin::AdminContext {
         data_dir: &config.data_dir,
         ca: &ca,
         store: &store,
         revocation: None,
+        issuer: full_ca.as_ref().map(|c| (c, &policy)),
     };
     Ok(admin::execute(request, &cx, OffsetDateTime::now_utc()))
+}
+
+pub fn request(config: &Config, cmd: &RequestCommand) -> Result<(), CliError> {
+    let show = |p: &PendingRecord| -> Result<(), CliError> {
+        let state = match &p.state {
+            PendingState::Pending => "pending".to_owned(),
+            PendingState::Approved { serial, actor, .. } => {
+                format!("approved by {actor}: {serial}")
+            }
+            PendingState::Rejected { reason, actor, .. } => {
+                format!("rejected by {actor}: {reason}")
+            }
+        };
+        out!("id:             {}\n", p.id);
+        out!("state:          {state}\n");
+        out!("subject:        {}\n", p.subject);
+        out!("alt names:      {}\n", p.subject_alt_names.join(", "));
+        out!("key:            {}\n", p.key);
+        out!("requester:      {}\n", p.requester);
+        out!("challenge:      {}\n", p.challenge);
+        out!("transaction id: {}\n", p.transaction_id);
+        out!("received:       {}\n", format_time(p.created_at));
+        out!("expires:        {}\n", format_time(p.expires_at));
+        Ok(())
+    };
+    match cmd {
+        RequestCommand::List { json } => {
+            let r = expect_ok(dispatch(config, &AdminRequest::RequestList)?)?;
+            let AdminResponse::Requests { requests } = &r else {
+                return Err(unexpected(&r));
+            };
+            if *json {
+                out!("{}\n", serde_json::to_string_pretty(requests).map_err(err)?);
+                return Ok(());
+            }
+            out!(
+                "{:<12}  {:<9}  {:<20}  SUBJECT\n",
+                "ID",
+                "STATE",
+                "RECEIVED"
+            );
+            for p in requests {
+                let state = match p.state {
+                    PendingState::Pending => "pending",
+                    PendingState::Approved { .. } => "approved",
+                    PendingState::Rejected { .. } => "rejected",
+                };
+                out!(
+                    "{:<12}  {:<9}  {:<20}  {}\n",
+                    p.id,
+                    state,
+                    format_time(p.created_at),
+                    p.subject
+                );
+            }
+            Ok(())
+        }
+        RequestCommand::Show { id } => {
+            let r = expect_ok(dispatch(
+                config,
+                &AdminRequest::RequestShow { id: id.clone() },
+            )?)?;
+            let AdminResponse::Request { request } = &r else {
+                return Err(unexpected(&r));
+            };
+            show(request)
+        }
+        RequestCommand::Approve { id } => {
+            let r = expect_ok(dispatch(
+                config,
+                &AdminRequest::RequestApprove {
+                    id: id.clone(),
+                    actor: actor(),
+                },
+            )?)?;
+            let AdminResponse::Cert { cert } = &r else {
+                return Err(unexpected(&r));
+            };
+            out!(
+                "approved {id}: issued {} for {}\n",
+                cert.serial,
+                cert.subject
+            );
+            Ok(())
+        }
+        RequestCommand::Reject { id, reason } => {
+            let r = expect_ok(dispatch(
+                config,
+                &AdminRequest::RequestReject {
+                    id: id.clone(),
+                    reason: reason.clone(),
+                    actor: actor(),
+                },
+            )?)?;
+            let AdminResponse::Request { request } = &r else {
+                return Err(unexpected(&r));
+            };
+            out!("rejected {}: {}\n", request.id, request.subject);
+            Ok(())
+        }
+    }
 }
 
 fn parse_serial(s: &str, decimal: bool) -> Result<Serial, CliError> {
@@ -277,6 +387,7 @@ pub fn challenge(config: &Config, cmd: &ChallengeCommand) -> Result<(), CliError
         cn,
         san_dns,
         san_email,
+        approval,
         json,
     } = cmd;
     let ttl = parse_duration(ttl).map_err(|e| CliError(format!("--ttl {e}")))?;
@@ -287,6 +398,7 @@ pub fn challenge(config: &Config, cmd: &ChallengeCommand) -> Result<(), CliError
             common_name: cn.clone(),
             dns_names: san_dns.clone(),
             emails: san_email.clone(),
+            manual_approval: approval == "manual",
         },
         actor: actor(),
     };

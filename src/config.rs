@@ -47,6 +47,8 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub crl_validity: Option<String>,
     pub renewal_window: Option<String>,
+    pub approval: Option<String>,
+    pub pending_ttl: Option<String>,
 }
 
 /// Values from the environment and the command line (clap fills both), each overriding the
@@ -62,6 +64,7 @@ pub struct Overrides {
     pub ca_key_passphrase_file: Option<PathBuf>,
     pub ca_subject: Option<String>,
     pub public_url: Option<String>,
+    pub approval: Option<String>,
 }
 
 /// A secret string whose `Debug` never shows it.
@@ -103,6 +106,9 @@ pub struct Config {
     pub crl_validity: Duration,
     /// Renewals only this close to expiry; `None` ("always"): any time.
     pub renewal_window: Option<Duration>,
+    /// `approval = "manual"`: every initial request waits for `certdrop request approve`.
+    pub manual_approval: bool,
+    pub pending_ttl: Duration,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "certdrop.toml";
@@ -215,6 +221,20 @@ impl Config {
             None | Some("always") => None,
             Some(s) => Some(parse_duration(s).map_err(|m| invalid("renewal_window", m))?),
         };
+        let manual_approval = match o.approval.or(file.approval).as_deref() {
+            None | Some("auto") => false,
+            Some("manual") => true,
+            Some(other) => {
+                return Err(invalid(
+                    "approval",
+                    format!("{other:?}: must be \"auto\" or \"manual\""),
+                ))
+            }
+        };
+        let pending_ttl = match file.pending_ttl {
+            Some(s) => parse_duration(&s).map_err(|m| invalid("pending_ttl", m))?,
+            None => Duration::from_secs(7 * 86_400),
+        };
         let max_body_bytes = file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
         if max_body_bytes < 4096 {
             return Err(invalid("max_body_bytes", "must be at least 4096"));
@@ -236,6 +256,8 @@ impl Config {
             max_body_bytes,
             crl_validity,
             renewal_window,
+            manual_approval,
+            pending_ttl,
         })
     }
 

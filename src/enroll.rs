@@ -24,7 +24,10 @@ use crate::scep::{
     CertRep, CertRepBody, ContentCipher, DecodeError, Digest, FailInfo, MessageType, Nonce,
     PkiMessage, PkiStatus, SignedRequest, TransactionId,
 };
-use crate::store::{AuditEvent, AuditRecord, CertRecord, CertStatus, Issuance, Store, StoreError};
+use crate::store::{
+    AuditEvent, AuditRecord, CertRecord, CertStatus, Issuance, PendingRecord, PendingState, Store,
+    StoreError,
+};
 
 /// Errors that are not a SCEP answer.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +85,10 @@ pub struct EnrollConfig {
     pub retransmit_window: Duration,
     /// Renewals are accepted only this close to the signer's expiry; `None`: any time.
     pub renewal_window: Option<Duration>,
+    /// Every initial request waits for an administrator (RFC 8894 §3.3.3 PENDING).
+    pub manual_approval: bool,
+    /// How long a request may wait for approval.
+    pub pending_ttl: Duration,
 }
 
 /// The answer to a PKIOperation that decoded.
@@ -164,13 +171,7 @@ impl Enroller {
             MessageType::RenewalReq => self.pkcs_req(&ctx, &request, true),
             MessageType::GetCert => self.get_cert(&ctx, &request),
             MessageType::GetCrl => self.get_crl(&ctx, &request),
-            // RFC 8894 §3.3.3: polling for a request this server never left pending.
-            MessageType::CertPoll => self.refuse(
-                &ctx,
-                FailInfo::BadCertId,
-                "no pending request has this transactionID",
-                None,
-            ),
+            MessageType::CertPoll => self.cert_poll(&ctx, &request),
             t @ MessageType::UpdateReq => self.refuse(
                 &ctx,
                 FailInfo::BadRequest,
@@ -273,10 +274,29 @@ impl Enroller {
             Previous::NewTransaction(serial) => serial,
         };
 
+        // RFC 8894 §3.3.3: a repeated PKCSReq for a pending request resumes it.
+        if renewal.is_none() {
+            if let Some(p) = self
+                .store
+                .pending_by_transaction(ctx.transaction_id.as_str())?
+            {
+                if p.public_key_sha256 != public_key_sha256 {
+                    return self.refuse(
+                        ctx,
+                        FailInfo::BadRequest,
+                        "this transactionID was used with a different key",
+                        subject,
+                    );
+                }
+                return self.pending_reply(ctx, request, &env, p);
+            }
+        }
+
         let challenge = match &renewal {
             Some(signer) => ChallengeUse {
                 label: format!("renewal of {}", signer.serial),
                 burn: None,
+                manual: false,
             },
             None => match self.authorize(&csr, ctx.now) {
                 Ok(c) => c,
@@ -285,6 +305,9 @@ impl Enroller {
         };
         if let Err(e) = policy::check(&csr) {
             return self.refuse(ctx, FailInfo::BadRequest, &e.to_string(), subject);
+        }
+        if renewal.is_none() && (self.config.manual_approval || challenge.manual) {
+            return self.open_pending(ctx, request, &env, &csr, &challenge, &public_key_sha256);
         }
 
         let mut attempts = 0;
@@ -300,29 +323,18 @@ impl Enroller {
                 Err(IssueError::Encoding(e)) => return Err(Error::Internal(e)),
             };
             let der_bytes = cert.to_der()?;
-            let record = CertRecord {
-                serial: serial.clone(),
-                der: der_bytes.clone(),
-                subject: csr.subject.clone(),
-                subject_alt_names: csr
-                    .subject_alt_names
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect(),
-                not_before: crate::ca::asn1_time_to_unix(cert.not_before())?,
-                not_after: crate::ca::asn1_time_to_unix(cert.not_after())?,
-                issued_at: ctx.now.unix_timestamp(),
-                status: CertStatus::Valid,
-                transaction_id: Some(ctx.transaction_id.to_string()),
-                signer_sha256: Some(hex::encode(openssl::sha::sha256(
-                    &der::Encode::to_der(&request.signer)
-                        .map_err(|e| Error::Internal(format!("signer certificate: {e}")))?,
-                ))),
-                public_key_sha256: public_key_sha256.clone(),
-                csr_sha256: csr_sha256.clone(),
-                challenge: challenge.label.clone(),
-                requester: ctx.requester.clone(),
-            };
+            let signer_der = der::Encode::to_der(&request.signer)
+                .map_err(|e| Error::Internal(format!("signer certificate: {e}")))?;
+            let record = cert_record(CertFacts {
+                cert: &cert,
+                serial: &serial,
+                csr: &csr,
+                transaction_id: ctx.transaction_id.as_str(),
+                signer_sha256: Some(hex::encode(openssl::sha::sha256(&signer_der))),
+                challenge: &challenge.label,
+                requester: &ctx.requester,
+                now: ctx.now,
+            })?;
             let issuance = Issuance {
                 audit: AuditRecord {
                     at: ctx.now.unix_timestamp(),
@@ -337,6 +349,7 @@ impl Enroller {
                 cert: record,
                 burn_challenge: challenge.burn.clone(),
                 transaction_was: previous.clone(),
+                resolves_pending: None,
             };
             match self.store.record_issuance(&issuance) {
                 Ok(()) => break (serial, der_bytes),
@@ -382,6 +395,144 @@ impl Enroller {
             "issued certificate"
         );
         self.success(ctx, request, &env, &cert_der, serial)
+    }
+
+    /// Leave a request for an administrator: record it (burning its one-time challenge) and
+    /// answer PENDING (RFC 8894 §3.3.3).
+    fn open_pending(
+        &self,
+        ctx: &Context,
+        request: &SignedRequest,
+        env: &envelope::EnvelopeInfo,
+        csr: &CertificationRequest,
+        challenge: &ChallengeUse,
+        public_key_sha256: &str,
+    ) -> Result<Reply, Error> {
+        let id = challenge::random_text(12)?;
+        let ttl = i64::try_from(self.config.pending_ttl.as_secs()).unwrap_or(i64::MAX);
+        let record = PendingRecord {
+            id: id.clone(),
+            transaction_id: ctx.transaction_id.to_string(),
+            csr: csr.der.clone(),
+            subject: csr.subject.clone(),
+            subject_alt_names: csr
+                .subject_alt_names
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            key: csr.key.to_string(),
+            public_key_sha256: public_key_sha256.to_owned(),
+            requester: ctx.requester.clone(),
+            challenge: challenge.label.clone(),
+            created_at: ctx.now.unix_timestamp(),
+            expires_at: ctx.now.unix_timestamp().saturating_add(ttl),
+            state: PendingState::Pending,
+        };
+        let audit = AuditRecord {
+            at: ctx.now.unix_timestamp(),
+            actor: ctx.requester.clone(),
+            event: AuditEvent::PendingCreated {
+                id: id.clone(),
+                subject: csr.subject.clone(),
+                transaction_id: ctx.transaction_id.to_string(),
+            },
+        };
+        match self
+            .store
+            .insert_pending(&record, challenge.burn.as_deref(), &audit)
+        {
+            Ok(()) => {}
+            Err(StoreError::ChallengeUsed(_)) => {
+                return self.refuse(
+                    ctx,
+                    FailInfo::BadRequest,
+                    "the challenge password has already been used",
+                    Some(csr.subject.clone()),
+                )
+            }
+            Err(StoreError::TransactionChanged(_)) => {
+                // A copy of this request got there first: answer as it would be answered.
+                if let Some(p) = self
+                    .store
+                    .pending_by_transaction(ctx.transaction_id.as_str())?
+                {
+                    return self.pending_reply(ctx, request, env, p);
+                }
+                return Err(Error::Internal("pending request vanished".into()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(id = %id, subject = %csr.subject, transaction_id = %ctx.transaction_id,
+            "request waits for approval");
+        self.pending_cert_rep(ctx)
+    }
+
+    fn pending_cert_rep(&self, ctx: &Context) -> Result<Reply, Error> {
+        let rep = CertRep {
+            transaction_id: ctx.transaction_id.clone(),
+            recipient_nonce: ctx.recipient_nonce.clone(),
+            digest: ctx.digest,
+            body: CertRepBody::Pending,
+        };
+        Ok(Reply {
+            body: rep.encode(&self.responder(), None)?,
+            status: PkiStatus::Pending,
+            fail_info: None,
+            serial: None,
+        })
+    }
+
+    /// Answer for a pending request in whatever state it is now.
+    fn pending_reply(
+        &self,
+        ctx: &Context,
+        request: &SignedRequest,
+        env: &envelope::EnvelopeInfo,
+        p: PendingRecord,
+    ) -> Result<Reply, Error> {
+        match p.state {
+            PendingState::Pending if ctx.now.unix_timestamp() < p.expires_at => {
+                self.pending_cert_rep(ctx)
+            }
+            PendingState::Pending => self.refuse(
+                ctx,
+                FailInfo::BadRequest,
+                "the request expired before it was approved",
+                Some(p.subject),
+            ),
+            PendingState::Rejected { reason, .. } => self.refuse(
+                ctx,
+                FailInfo::BadRequest,
+                &format!("the request was rejected: {reason}"),
+                Some(p.subject),
+            ),
+            PendingState::Approved { serial, .. } => match self.store.cert(&serial)? {
+                Some(cert) => self.success(ctx, request, env, &cert.der, serial),
+                None => Err(Error::Internal(format!(
+                    "approved certificate {serial} is missing"
+                ))),
+            },
+        }
+    }
+
+    /// CertPoll (20, GetCertInitial), RFC 8894 §3.3.3: found by transactionID.
+    fn cert_poll(&self, ctx: &Context, request: &SignedRequest) -> Result<Reply, Error> {
+        let (env, _issuer_and_subject) = match self.open(ctx, request) {
+            Ok(o) => o,
+            Err(r) => return r,
+        };
+        match self
+            .store
+            .pending_by_transaction(ctx.transaction_id.as_str())?
+        {
+            Some(p) => self.pending_reply(ctx, request, &env, p),
+            None => self.refuse(
+                ctx,
+                FailInfo::BadCertId,
+                "no pending request has this transactionID",
+                None,
+            ),
+        }
     }
 
     /// Decide whether this request is a renewal (RFC 8894 §3.3.1.2) and check its signer.
@@ -746,6 +897,7 @@ impl Enroller {
         let open = || ChallengeUse {
             label: "none".into(),
             burn: None,
+            manual: false,
         };
         let Some(presented) = presented else {
             return if self.config.challenge.required {
@@ -773,6 +925,7 @@ impl Enroller {
                 return Ok(ChallengeUse {
                     label: record.id.clone(),
                     burn: Some(record.id),
+                    manual: record.constraints.manual_approval,
                 });
             }
         }
@@ -781,6 +934,7 @@ impl Enroller {
                 return Ok(ChallengeUse {
                     label: "static".into(),
                     burn: None,
+                    manual: false,
                 });
             }
         }
@@ -804,4 +958,138 @@ enum Previous {
 struct ChallengeUse {
     label: String,
     burn: Option<String>,
+    /// The one-time challenge asks for manual approval.
+    manual: bool,
+}
+
+/// What goes into a certificate's store record.
+struct CertFacts<'a> {
+    cert: &'a openssl::x509::X509,
+    serial: &'a Serial,
+    csr: &'a CertificationRequest,
+    transaction_id: &'a str,
+    signer_sha256: Option<String>,
+    challenge: &'a str,
+    requester: &'a str,
+    now: OffsetDateTime,
+}
+
+fn cert_record(f: CertFacts<'_>) -> Result<CertRecord, Error> {
+    Ok(CertRecord {
+        serial: f.serial.clone(),
+        der: f.cert.to_der()?,
+        subject: f.csr.subject.clone(),
+        subject_alt_names: f
+            .csr
+            .subject_alt_names
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        not_before: crate::ca::asn1_time_to_unix(f.cert.not_before())?,
+        not_after: crate::ca::asn1_time_to_unix(f.cert.not_after())?,
+        issued_at: f.now.unix_timestamp(),
+        status: CertStatus::Valid,
+        transaction_id: Some(f.transaction_id.to_owned()),
+        signer_sha256: f.signer_sha256,
+        public_key_sha256: hex::encode(openssl::sha::sha256(&f.csr.public_key_der)),
+        csr_sha256: hex::encode(openssl::sha::sha256(&f.csr.der)),
+        challenge: f.challenge.to_owned(),
+        requester: f.requester.to_owned(),
+    })
+}
+
+/// Approve pending request `id`: issue its certificate (RFC 8894 §3.3.3; the client gets it
+/// at its next CertPoll or repeated PKCSReq).
+pub fn approve(
+    ca: &Ca,
+    store: &dyn Store,
+    policy: &IssuePolicy,
+    id: &str,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<CertRecord, String> {
+    let p = store
+        .pending(id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no pending request {id}"))?;
+    if p.state != PendingState::Pending {
+        return Err(format!("request {id} is no longer pending"));
+    }
+    if now.unix_timestamp() >= p.expires_at {
+        return Err(format!("request {id} has expired"));
+    }
+    let csr = CertificationRequest::parse(&p.csr).map_err(|e| e.to_string())?;
+    let label = format!("{} (approved by {actor})", p.challenge);
+    for _ in 0..3 {
+        let serial = Serial::random().map_err(|e| e.to_string())?;
+        let cert = ca
+            .issue(&csr, &serial, policy, now)
+            .map_err(|e| e.to_string())?;
+        let record = cert_record(CertFacts {
+            cert: &cert,
+            serial: &serial,
+            csr: &csr,
+            transaction_id: &p.transaction_id,
+            signer_sha256: None,
+            challenge: &label,
+            requester: &p.requester,
+            now,
+        })
+        .map_err(|e| e.to_string())?;
+        let previous = store
+            .cert_by_transaction(&p.transaction_id)
+            .map_err(|e| e.to_string())?
+            .map(|c| c.serial);
+        let issuance = Issuance {
+            audit: AuditRecord {
+                at: now.unix_timestamp(),
+                actor: actor.to_owned(),
+                event: AuditEvent::Issued {
+                    serial: serial.clone(),
+                    subject: csr.subject.clone(),
+                    transaction_id: Some(p.transaction_id.clone()),
+                    challenge: label.clone(),
+                },
+            },
+            cert: record.clone(),
+            burn_challenge: None,
+            transaction_was: previous,
+            resolves_pending: Some(id.to_owned()),
+        };
+        match store.record_issuance(&issuance) {
+            Ok(()) => return Ok(record),
+            Err(StoreError::SerialTaken(_)) => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err("could not allocate a serial".into())
+}
+
+/// Reject pending request `id`; the client gets FAILURE at its next poll.
+pub fn reject(
+    store: &dyn Store,
+    id: &str,
+    reason: &str,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<PendingRecord, String> {
+    let audit = AuditRecord {
+        at: now.unix_timestamp(),
+        actor: actor.to_owned(),
+        event: AuditEvent::RequestRejected {
+            id: id.to_owned(),
+            reason: reason.to_owned(),
+        },
+    };
+    store
+        .resolve_pending(
+            id,
+            &PendingState::Rejected {
+                reason: reason.to_owned(),
+                at: now.unix_timestamp(),
+                actor: actor.to_owned(),
+            },
+            &audit,
+        )
+        .map_err(|e| e.to_string())
 }

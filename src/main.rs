@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Challenge(c) => commands::challenge(&config, c).map_err(|e| e.to_string()),
         Command::Cert(c) => commands::cert(&config, c).map_err(|e| e.to_string()),
         Command::Crl(c) => commands::crl(&config, c).map_err(|e| e.to_string()),
+        Command::Request(c) => commands::request(&config, c).map_err(|e| e.to_string()),
         Command::Audit { since, json } => {
             commands::audit(&config, since.as_deref(), *json).map_err(|e| e.to_string())
         }

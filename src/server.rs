@@ -156,6 +156,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
                 issue: config.issue_policy(),
                 retransmit_window: config.retransmit_window,
                 renewal_window: config.renewal_window,
+                manual_approval: config.manual_approval,
+                pending_ttl: config.pending_ttl,
             },
         )
         .with_revocation(revocation.clone()),
@@ -206,12 +208,18 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
 
 fn admin_socket(
     config: &Config,
-    ca: &Ca,
+    ca: &Arc<Ca>,
     store: Arc<dyn Store>,
     revocation: Arc<Revocation>,
 ) -> Result<(), StartError> {
-    crate::admin::serve_socket(&config.data_dir, ca.certificate.clone(), store, revocation)
-        .map_err(StartError::AdminSocket)?;
+    crate::admin::serve_socket(
+        &config.data_dir,
+        ca.certificate.clone(),
+        store,
+        revocation,
+        (ca.clone(), config.issue_policy()),
+    )
+    .map_err(StartError::AdminSocket)?;
     Ok(())
 }
 

@@ -73,6 +73,9 @@ pub struct Constraints {
     pub common_name: Option<String>,
     pub dns_names: Vec<String>,
     pub emails: Vec<String>,
+    /// Requests using this challenge wait for an administrator (RFC 8894 §3.3.3).
+    #[serde(default)]
+    pub manual_approval: bool,
 }
 
 impl Constraints {

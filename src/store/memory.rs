@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::{
-    AuditRecord, CertRecord, CertStatus, ChallengeRecord, ChallengeUse, Issuance, RevokedRecord,
-    Store, StoreError,
+    AuditRecord, CertRecord, CertStatus, ChallengeRecord, ChallengeUse, Issuance, PendingRecord,
+    PendingState, RevokedRecord, Store, StoreError,
 };
 use crate::ca::Serial;
 
@@ -17,6 +17,7 @@ struct Inner {
     challenges: BTreeMap<String, ChallengeRecord>,
     audit: Vec<AuditRecord>,
     crl_number: u64,
+    pending: BTreeMap<String, PendingRecord>,
 }
 
 #[derive(Default)]
@@ -44,6 +45,13 @@ impl Store for MemoryStore {
                 return Err(StoreError::TransactionChanged(tx.clone()));
             }
         }
+        if let Some(id) = &issuance.resolves_pending {
+            match g.pending.get(id) {
+                Some(p) if p.state == PendingState::Pending => {}
+                Some(_) => return Err(StoreError::NotPending(id.clone())),
+                None => return Err(StoreError::PendingMissing(id.clone())),
+            }
+        }
         if let Some(id) = &issuance.burn_challenge {
             let ch = g
                 .challenges
@@ -54,7 +62,8 @@ impl Store for MemoryStore {
             }
             ch.used = Some(ChallengeUse {
                 at: cert.issued_at,
-                serial: cert.serial.clone(),
+                serial: Some(cert.serial.clone()),
+                pending: None,
             });
         }
         if let Some(tx) = &cert.transaction_id {
@@ -62,6 +71,15 @@ impl Store for MemoryStore {
         }
         g.by_subject
             .insert((cert.subject.clone(), cert.serial.clone()), ());
+        if let Some(id) = &issuance.resolves_pending {
+            if let Some(p) = g.pending.get_mut(id) {
+                p.state = PendingState::Approved {
+                    serial: cert.serial.clone(),
+                    at: issuance.audit.at,
+                    actor: issuance.audit.actor.clone(),
+                };
+            }
+        }
         g.certs.insert(cert.serial.clone(), cert.clone());
         g.audit.push(issuance.audit.clone());
         Ok(())
@@ -144,6 +162,79 @@ impl Store for MemoryStore {
             .values()
             .filter_map(RevokedRecord::of)
             .collect())
+    }
+
+    fn insert_pending(
+        &self,
+        pending: &PendingRecord,
+        burn_challenge: Option<&str>,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError> {
+        let mut g = self.lock()?;
+        if g.pending
+            .values()
+            .any(|p| p.transaction_id == pending.transaction_id)
+        {
+            return Err(StoreError::TransactionChanged(
+                pending.transaction_id.clone(),
+            ));
+        }
+        if let Some(id) = burn_challenge {
+            let ch = g
+                .challenges
+                .get_mut(id)
+                .ok_or_else(|| StoreError::ChallengeMissing(id.to_owned()))?;
+            if ch.used.is_some() {
+                return Err(StoreError::ChallengeUsed(id.to_owned()));
+            }
+            ch.used = Some(ChallengeUse {
+                at: pending.created_at,
+                serial: None,
+                pending: Some(pending.id.clone()),
+            });
+        }
+        g.pending.insert(pending.id.clone(), pending.clone());
+        g.audit.push(audit.clone());
+        Ok(())
+    }
+
+    fn pending(&self, id: &str) -> Result<Option<PendingRecord>, StoreError> {
+        Ok(self.lock()?.pending.get(id).cloned())
+    }
+
+    fn pending_by_transaction(&self, tx: &str) -> Result<Option<PendingRecord>, StoreError> {
+        Ok(self
+            .lock()?
+            .pending
+            .values()
+            .find(|p| p.transaction_id == tx)
+            .cloned())
+    }
+
+    fn pendings(&self) -> Result<Vec<PendingRecord>, StoreError> {
+        let mut v: Vec<_> = self.lock()?.pending.values().cloned().collect();
+        v.sort_by_key(|p| p.created_at);
+        Ok(v)
+    }
+
+    fn resolve_pending(
+        &self,
+        id: &str,
+        state: &PendingState,
+        audit: &AuditRecord,
+    ) -> Result<PendingRecord, StoreError> {
+        let mut g = self.lock()?;
+        let p = g
+            .pending
+            .get_mut(id)
+            .ok_or_else(|| StoreError::PendingMissing(id.to_owned()))?;
+        if p.state != PendingState::Pending {
+            return Err(StoreError::NotPending(id.to_owned()));
+        }
+        p.state = state.clone();
+        let out = p.clone();
+        g.audit.push(audit.clone());
+        Ok(out)
     }
 
     fn next_crl_number(&self) -> Result<u64, StoreError> {

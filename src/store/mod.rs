@@ -30,6 +30,10 @@ pub enum StoreError {
     CertMissing(Serial),
     #[error("the status of certificate {0} changed meanwhile")]
     StatusChanged(Serial),
+    #[error("no pending request {0}")]
+    PendingMissing(String),
+    #[error("request {0} is no longer pending")]
+    NotPending(String),
     #[error("storage backend: {0}")]
     Backend(String),
     #[error("corrupt record: {0}")]
@@ -110,6 +114,42 @@ impl RevokedRecord {
     }
 }
 
+/// A request waiting for an administrator (RFC 8894 §3.3.3, manual approval).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRecord {
+    pub id: String,
+    pub transaction_id: String,
+    #[serde(with = "b64")]
+    pub csr: Vec<u8>,
+    pub subject: String,
+    pub subject_alt_names: Vec<String>,
+    /// e.g. `RSA-2048`, `EC prime256v1`.
+    pub key: String,
+    pub public_key_sha256: String,
+    pub requester: String,
+    /// `static`, `none`, or the id of the one-time challenge it used (and burned).
+    pub challenge: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub state: PendingState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum PendingState {
+    Pending,
+    Approved {
+        serial: Serial,
+        at: i64,
+        actor: String,
+    },
+    Rejected {
+        reason: String,
+        at: i64,
+        actor: String,
+    },
+}
+
 /// A one-time challenge. The secret is never stored, only its SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChallengeRecord {
@@ -125,7 +165,11 @@ pub struct ChallengeRecord {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChallengeUse {
     pub at: i64,
-    pub serial: Serial,
+    /// The certificate it bought, or (with manual approval) the request it opened.
+    #[serde(default)]
+    pub serial: Option<Serial>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
 }
 
 /// One append-only audit entry.
@@ -168,8 +212,21 @@ pub enum AuditEvent {
         reason: RevocationReason,
         comment: Option<String>,
     },
+    /// A request left pending for manual approval.
+    PendingCreated {
+        id: String,
+        subject: String,
+        transaction_id: String,
+    },
+    RequestRejected {
+        id: String,
+        reason: String,
+    },
     /// A certificateHold released (RFC 5280 §5.3.1 removeFromCRL).
-    Unheld { serial: Serial, subject: String },
+    Unheld {
+        serial: Serial,
+        subject: String,
+    },
 }
 
 /// An issuance to record atomically: the certificate, its indexes, the burning of a one-time
@@ -181,6 +238,8 @@ pub struct Issuance {
     /// What the transactionID index must still point to (compare-and-swap), so two
     /// concurrent copies of one request cannot both issue.
     pub transaction_was: Option<Serial>,
+    /// A pending request this issuance approves (it must still be pending).
+    pub resolves_pending: Option<String>,
     pub audit: AuditRecord,
 }
 
@@ -218,6 +277,25 @@ pub trait Store: Send + Sync {
     fn revoked(&self) -> Result<Vec<RevokedRecord>, StoreError>;
     /// The next CRL number (RFC 5280 §5.2.3): strictly increasing, durable before returned.
     fn next_crl_number(&self) -> Result<u64, StoreError>;
+    /// Record a pending request (burning its one-time challenge), atomically. Refused with
+    /// `TransactionChanged` if its transactionID already has one.
+    fn insert_pending(
+        &self,
+        pending: &PendingRecord,
+        burn_challenge: Option<&str>,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
+    fn pending(&self, id: &str) -> Result<Option<PendingRecord>, StoreError>;
+    fn pending_by_transaction(&self, tx: &str) -> Result<Option<PendingRecord>, StoreError>;
+    /// Every pending request (of any state), oldest first.
+    fn pendings(&self) -> Result<Vec<PendingRecord>, StoreError>;
+    /// Move a pending request out of `Pending` (to Rejected), compare-and-swap.
+    fn resolve_pending(
+        &self,
+        id: &str,
+        state: &PendingState,
+        audit: &AuditRecord,
+    ) -> Result<PendingRecord, StoreError>;
     /// Write a consistent copy of everything to `out`; returns the number of records.
     fn backup(&self, _out: &mut dyn std::io::Write) -> Result<u64, StoreError> {
         Err(StoreError::Backend("this store cannot be backed up".into()))
@@ -368,13 +446,14 @@ mod tests {
             cert: c1.clone(),
             burn_challenge: Some("ABCDEFGH".into()),
             transaction_was: None,
+            resolves_pending: None,
             audit: audit.clone(),
         };
         store.record_issuance(&issue).unwrap();
         assert_eq!(store.cert(&c1.serial).unwrap(), Some(c1.clone()));
         assert_eq!(store.cert_by_transaction("tx-1").unwrap(), Some(c1.clone()));
         let used = store.challenge("ABCDEFGH").unwrap().unwrap().used.unwrap();
-        assert_eq!(used.serial, c1.serial);
+        assert_eq!(used.serial, Some(c1.serial.clone()));
 
         // The same serial again is refused, and nothing of it is written.
         let mut dup = sample_cert(1, "tx-dup");
@@ -384,6 +463,7 @@ mod tests {
                 cert: dup,
                 burn_challenge: None,
                 transaction_was: None,
+                resolves_pending: None,
                 audit: audit.clone(),
             })
             .unwrap_err();
@@ -397,6 +477,7 @@ mod tests {
                 cert: c2.clone(),
                 burn_challenge: Some("ABCDEFGH".into()),
                 transaction_was: None,
+                resolves_pending: None,
                 audit: audit.clone(),
             })
             .unwrap_err();
@@ -410,6 +491,7 @@ mod tests {
                 cert: c3.clone(),
                 burn_challenge: None,
                 transaction_was: None,
+                resolves_pending: None,
                 audit: audit.clone(),
             })
             .unwrap_err();
@@ -419,6 +501,7 @@ mod tests {
                 cert: c3.clone(),
                 burn_challenge: None,
                 transaction_was: Some(c1.serial.clone()),
+                resolves_pending: None,
                 audit: audit.clone(),
             })
             .unwrap();
@@ -476,6 +559,60 @@ mod tests {
         let a = store.next_crl_number().unwrap();
         let b = store.next_crl_number().unwrap();
         assert!(b > a && a >= 1);
+
+        // Pending requests: one per transactionID, CAS out of Pending, approval in the
+        // issuance transaction.
+        let pending = PendingRecord {
+            id: "REQ1".into(),
+            transaction_id: "tx-p".into(),
+            csr: vec![0x30, 0x00],
+            subject: "CN=pending".into(),
+            subject_alt_names: vec![],
+            key: "RSA-2048".into(),
+            public_key_sha256: "aa".into(),
+            requester: "t".into(),
+            challenge: "static".into(),
+            created_at: 1,
+            expires_at: 100,
+            state: PendingState::Pending,
+        };
+        store.insert_pending(&pending, None, &audit).unwrap();
+        let dup = PendingRecord {
+            id: "REQ2".into(),
+            ..pending.clone()
+        };
+        assert!(matches!(
+            store.insert_pending(&dup, None, &audit),
+            Err(StoreError::TransactionChanged(_))
+        ));
+        assert_eq!(
+            store.pending_by_transaction("tx-p").unwrap(),
+            Some(pending.clone())
+        );
+        let c4 = sample_cert(4, "tx-p");
+        store
+            .record_issuance(&Issuance {
+                cert: c4.clone(),
+                burn_challenge: None,
+                transaction_was: None,
+                resolves_pending: Some("REQ1".into()),
+                audit: audit.clone(),
+            })
+            .unwrap();
+        assert!(matches!(
+            store.pending("REQ1").unwrap().unwrap().state,
+            PendingState::Approved { ref serial, .. } if *serial == c4.serial
+        ));
+        let rejected = PendingState::Rejected {
+            reason: "no".into(),
+            at: 2,
+            actor: "t".into(),
+        };
+        assert!(matches!(
+            store.resolve_pending("REQ1", &rejected, &audit),
+            Err(StoreError::NotPending(_))
+        ));
+        assert_eq!(store.pendings().unwrap().len(), 1);
     }
 
     #[test]
@@ -492,8 +629,9 @@ mod tests {
         drop(s);
         // Everything is still there after reopening, and CRL numbers keep growing.
         let s = sled::SledStore::open(dir.path()).unwrap();
-        assert_eq!(s.certs().unwrap().len(), 2);
-        assert_eq!(s.audit().unwrap().len(), 5);
+        assert_eq!(s.certs().unwrap().len(), 3);
+        assert_eq!(s.pendings().unwrap().len(), 1);
+        assert_eq!(s.audit().unwrap().len(), 7);
         assert!(s.next_crl_number().unwrap() > last_crl);
     }
 

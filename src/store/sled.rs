@@ -9,6 +9,7 @@
 //!   last key at open, so it also continues after a restore)
 //! - `revoked`: serial bytes -> RevokedRecord JSON (the CRL's index; kept in step with
 //!   `certs` in the same transaction)
+//! - `pending`: request id -> PendingRecord JSON; `pending_by_transaction`: tx -> id
 //! - `meta`: `crl_number` -> big-endian u64
 //!
 //! sled flushes on its own only every 500 ms, so every write that a reply depends on is
@@ -27,8 +28,8 @@ use sled::{Db, Transactional, Tree};
 
 use super::{
     decode_audit, decode_cert, decode_challenge, encode_audit, encode_cert, encode_challenge,
-    AuditRecord, CertRecord, CertStatus, ChallengeRecord, ChallengeUse, Issuance, RevokedRecord,
-    Store, StoreError,
+    AuditRecord, CertRecord, CertStatus, ChallengeRecord, ChallengeUse, Issuance, PendingRecord,
+    PendingState, RevokedRecord, Store, StoreError,
 };
 use crate::ca::Serial;
 
@@ -39,6 +40,8 @@ pub const TREE_CHALLENGES: &str = "challenges";
 pub const TREE_AUDIT: &str = "audit";
 pub const TREE_META: &str = "meta";
 pub const TREE_REVOKED: &str = "revoked";
+pub const TREE_PENDING: &str = "pending";
+pub const TREE_PENDING_BY_TRANSACTION: &str = "pending_by_transaction";
 const META_CRL_NUMBER: &[u8] = b"crl_number";
 /// First line of a backup file.
 pub const BACKUP_FORMAT: &str = "certdrop-store-backup";
@@ -49,6 +52,8 @@ pub struct SledStore {
     db: Db,
     meta: Tree,
     revoked: Tree,
+    pending: Tree,
+    pending_by_tx: Tree,
     next_audit: AtomicU64,
     /// Writers hold it shared; a backup holds it exclusively, so it copies every tree at
     /// one consistent point (sled has no snapshot across trees).
@@ -93,6 +98,8 @@ impl SledStore {
             challenges: db.open_tree(TREE_CHALLENGES)?,
             meta: db.open_tree(TREE_META)?,
             revoked: db.open_tree(TREE_REVOKED)?,
+            pending: db.open_tree(TREE_PENDING)?,
+            pending_by_tx: db.open_tree(TREE_PENDING_BY_TRANSACTION)?,
             audit,
             next_audit: AtomicU64::new(next_audit),
             pause: RwLock::new(()),
@@ -133,6 +140,8 @@ impl SledStore {
             TREE_AUDIT,
             TREE_META,
             TREE_REVOKED,
+            TREE_PENDING,
+            TREE_PENDING_BY_TRANSACTION,
         ] {
             for entry in self.db.open_tree(name)?.iter() {
                 let (k, v) = entry?;
@@ -224,6 +233,8 @@ impl SledStore {
                 TREE_AUDIT,
                 TREE_META,
                 TREE_REVOKED,
+                TREE_PENDING,
+                TREE_PENDING_BY_TRANSACTION,
             ]
             .contains(&tree)
             {
@@ -276,8 +287,9 @@ impl Store for SledStore {
             &self.by_subject,
             &self.challenges,
             &self.audit,
+            &self.pending,
         )
-            .transaction(|(certs, by_tx, by_subject, challenges, audit)| {
+            .transaction(|(certs, by_tx, by_subject, challenges, audit, pending)| {
                 let serial_key = cert.serial.as_bytes();
                 if certs.get(serial_key)?.is_some() {
                     return Err(abort(StoreError::SerialTaken(cert.serial.clone())));
@@ -299,9 +311,28 @@ impl Store for SledStore {
                     }
                     ch.used = Some(ChallengeUse {
                         at: cert.issued_at,
-                        serial: cert.serial.clone(),
+                        serial: Some(cert.serial.clone()),
+                        pending: None,
                     });
                     challenges.insert(id.as_bytes(), encode_challenge(&ch).map_err(abort)?)?;
+                }
+                if let Some(id) = &issuance.resolves_pending {
+                    let raw = pending
+                        .get(id.as_bytes())?
+                        .ok_or_else(|| abort(StoreError::PendingMissing(id.clone())))?;
+                    let mut p: PendingRecord = serde_json::from_slice(&raw)
+                        .map_err(|e| abort(StoreError::Corrupt(e.to_string())))?;
+                    if p.state != PendingState::Pending {
+                        return Err(abort(StoreError::NotPending(id.clone())));
+                    }
+                    p.state = PendingState::Approved {
+                        serial: cert.serial.clone(),
+                        at: issuance.audit.at,
+                        actor: issuance.audit.actor.clone(),
+                    };
+                    let bytes = serde_json::to_vec(&p)
+                        .map_err(|e| abort(StoreError::Corrupt(e.to_string())))?;
+                    pending.insert(id.as_bytes(), bytes)?;
                 }
                 certs.insert(serial_key, cert_bytes.as_slice())?;
                 if let Some(tx) = &cert.transaction_id {
@@ -460,6 +491,122 @@ impl Store for SledStore {
                 Ok(serde_json::from_slice(&v)?)
             })
             .collect()
+    }
+
+    fn insert_pending(
+        &self,
+        record: &PendingRecord,
+        burn_challenge: Option<&str>,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError> {
+        let _writer = self.writer()?;
+        let audit_key = self.audit_key();
+        let audit_bytes = encode_audit(audit)?;
+        let bytes = serde_json::to_vec(record)?;
+        let result = (
+            &self.pending,
+            &self.pending_by_tx,
+            &self.challenges,
+            &self.audit,
+        )
+            .transaction(|(pending, by_tx, challenges, audit_tree)| {
+                let tx = record.transaction_id.as_bytes();
+                if by_tx.get(tx)?.is_some() {
+                    return Err(abort(StoreError::TransactionChanged(
+                        record.transaction_id.clone(),
+                    )));
+                }
+                if let Some(id) = burn_challenge {
+                    let raw = challenges
+                        .get(id.as_bytes())?
+                        .ok_or_else(|| abort(StoreError::ChallengeMissing(id.to_owned())))?;
+                    let mut ch = decode_challenge(&raw).map_err(abort)?;
+                    if ch.used.is_some() {
+                        return Err(abort(StoreError::ChallengeUsed(id.to_owned())));
+                    }
+                    ch.used = Some(ChallengeUse {
+                        at: record.created_at,
+                        serial: None,
+                        pending: Some(record.id.clone()),
+                    });
+                    challenges.insert(id.as_bytes(), encode_challenge(&ch).map_err(abort)?)?;
+                }
+                pending.insert(record.id.as_bytes(), bytes.as_slice())?;
+                by_tx.insert(tx, record.id.as_bytes())?;
+                audit_tree.insert(&audit_key, audit_bytes.as_slice())?;
+                Ok(())
+            });
+        match result {
+            Ok(()) => self.flush(),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    fn pending(&self, id: &str) -> Result<Option<PendingRecord>, StoreError> {
+        self.pending
+            .get(id.as_bytes())?
+            .map(|b| serde_json::from_slice(&b).map_err(StoreError::from))
+            .transpose()
+    }
+
+    fn pending_by_transaction(&self, tx: &str) -> Result<Option<PendingRecord>, StoreError> {
+        match self.pending_by_tx.get(tx.as_bytes())? {
+            Some(id) => self
+                .pending
+                .get(id)?
+                .map(|b| serde_json::from_slice(&b).map_err(StoreError::from))
+                .transpose(),
+            None => Ok(None),
+        }
+    }
+
+    fn pendings(&self) -> Result<Vec<PendingRecord>, StoreError> {
+        let mut v = self
+            .pending
+            .iter()
+            .map(|r| {
+                let (_, b) = r?;
+                Ok(serde_json::from_slice::<PendingRecord>(&b)?)
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        v.sort_by_key(|p| p.created_at);
+        Ok(v)
+    }
+
+    fn resolve_pending(
+        &self,
+        id: &str,
+        state: &PendingState,
+        audit: &AuditRecord,
+    ) -> Result<PendingRecord, StoreError> {
+        let _writer = self.writer()?;
+        let audit_key = self.audit_key();
+        let audit_bytes = encode_audit(audit)?;
+        let result = (&self.pending, &self.audit).transaction(|(pending, audit_tree)| {
+            let raw = pending
+                .get(id.as_bytes())?
+                .ok_or_else(|| abort(StoreError::PendingMissing(id.to_owned())))?;
+            let mut p: PendingRecord = serde_json::from_slice(&raw)
+                .map_err(|e| abort(StoreError::Corrupt(e.to_string())))?;
+            if p.state != PendingState::Pending {
+                return Err(abort(StoreError::NotPending(id.to_owned())));
+            }
+            p.state = state.clone();
+            let bytes =
+                serde_json::to_vec(&p).map_err(|e| abort(StoreError::Corrupt(e.to_string())))?;
+            pending.insert(id.as_bytes(), bytes)?;
+            audit_tree.insert(&audit_key, audit_bytes.as_slice())?;
+            Ok(p)
+        });
+        match result {
+            Ok(p) => {
+                self.flush()?;
+                Ok(p)
+            }
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
     }
 
     fn next_crl_number(&self) -> Result<u64, StoreError> {

@@ -229,6 +229,7 @@ fn create_challenge(
             ca: &support::test_ca().certificate,
             store,
             revocation: None,
+            issuer: None,
         },
         at,
     );
@@ -291,6 +292,7 @@ fn constrained_challenge_only_buys_its_own_names() {
         common_name: Some("laptop-0042".into()),
         dns_names: vec!["laptop-0042.corp.example.com".into()],
         emails: vec![],
+        manual_approval: false,
     };
     let ch = create_challenge(store.as_ref(), constraints, 3600, now());
 
@@ -602,6 +604,7 @@ fn every_common_name_must_be_allowed_by_a_constrained_challenge() {
         common_name: Some("a.example".into()),
         dns_names: vec![],
         emails: vec![],
+        manual_approval: false,
     };
     let ch = create_challenge(store.as_ref(), constraints, 3600, now());
     let mut c = TestClient::new(rsa_key(1), "unused").challenge(&ch);

@@ -3,6 +3,7 @@
 //! latter two with the real Debian clients.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod approval;
 mod certmonger;
 mod cli;
 mod durability;

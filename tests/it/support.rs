@@ -90,6 +90,8 @@ pub fn enroll_config(static_challenge: Option<&str>) -> EnrollConfig {
         issue: IssuePolicy::default(),
         retransmit_window: Duration::from_secs(24 * 3600),
         renewal_window: None,
+        manual_approval: false,
+        pending_ttl: Duration::from_secs(7 * 86_400),
     }
 }
 
