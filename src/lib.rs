@@ -8,6 +8,7 @@
 //! ```
 
 pub mod admin;
+pub mod apple;
 pub mod backup;
 pub mod ca;
 pub mod cli;
