@@ -126,31 +126,31 @@ async fn scep_post(
             op.chars().take(64).collect::<String>()
         )));
     }
-    let body = {
-        let _slot = state
-            .body_slots
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| HttpError::Unavailable)?;
-        match actix_web::rt::time::timeout(
-            BODY_TIMEOUT,
-            payload.to_bytes_limited(state.max_body_bytes),
-        )
-        .await
-        {
-            Err(_) => return Err(HttpError::Timeout),
-            Ok(Err(_)) => {
-                return Err(HttpError::PayloadTooLarge(format!(
-                    "body over {} bytes",
-                    state.max_body_bytes
-                )))
-            }
-            Ok(Ok(Err(e))) => return Err(HttpError::BadRequest(format!("reading body: {e}"))),
-            Ok(Ok(Ok(bytes))) => bytes,
-        }
-    };
+    let body = read_body(payload, &state, state.max_body_bytes).await?;
     // RFC 8894 §4.3: any or no Content-Type is accepted.
-    pki_operation(&req, &state, body.to_vec()).await
+    pki_operation(&req, &state, body).await
+}
+
+/// Receive a request body: at most `limit` bytes, within [`BODY_TIMEOUT`], and only while
+/// fewer than [`MAX_CONCURRENT_BODIES`] are being received (else 503).
+async fn read_body(
+    payload: web::Payload,
+    state: &web::Data<AppState>,
+    limit: usize,
+) -> Result<Vec<u8>, HttpError> {
+    let _slot = state
+        .body_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| HttpError::Unavailable)?;
+    match actix_web::rt::time::timeout(BODY_TIMEOUT, payload.to_bytes_limited(limit)).await {
+        Err(_) => Err(HttpError::Timeout),
+        Ok(Err(_)) => Err(HttpError::PayloadTooLarge(format!(
+            "body over {limit} bytes"
+        ))),
+        Ok(Ok(Err(e))) => Err(HttpError::BadRequest(format!("reading body: {e}"))),
+        Ok(Ok(Ok(bytes))) => Ok(bytes.to_vec()),
+    }
 }
 
 async fn pki_operation(
@@ -210,28 +210,7 @@ async fn ocsp_post(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, HttpError> {
-    let body = {
-        let _slot = state
-            .body_slots
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| HttpError::Unavailable)?;
-        match actix_web::rt::time::timeout(
-            BODY_TIMEOUT,
-            payload.to_bytes_limited(MAX_OCSP_REQUEST_BYTES),
-        )
-        .await
-        {
-            Err(_) => return Err(HttpError::Timeout),
-            Ok(Err(_)) => {
-                return Err(HttpError::PayloadTooLarge(format!(
-                    "OCSP request over {MAX_OCSP_REQUEST_BYTES} bytes"
-                )))
-            }
-            Ok(Ok(Err(e))) => return Err(HttpError::BadRequest(format!("reading body: {e}"))),
-            Ok(Ok(Ok(bytes))) => bytes.to_vec(),
-        }
-    };
+    let body = read_body(payload, &state, MAX_OCSP_REQUEST_BYTES).await?;
     ocsp_answer(&state, body).await
 }
 
