@@ -52,6 +52,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Apple configuration profiles (.mobileconfig)
+    #[command(subcommand)]
+    Profile(ProfileCommand),
     /// Requests waiting for manual approval (RFC 8894 PENDING)
     #[command(subcommand)]
     Request(RequestCommand),
@@ -66,6 +69,38 @@ pub enum Command {
         /// The backup file
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Build a signed profile to mail or push with an MDM
+    Build {
+        /// root: trust the CA; scep: the CA plus a SCEP payload that enrolls the device
+        #[arg(long, value_parser = ["root", "scep"])]
+        kind: String,
+        /// Subject for the SCEP payload, e.g. "CN=laptop-0042,O=Example Corp"
+        #[arg(long, default_value = "CN=device")]
+        subject: String,
+        /// Challenge for the SCEP payload [default: a new one-time challenge bound to the
+        /// subject's CN]
+        #[arg(long)]
+        challenge: Option<String>,
+        /// Lifetime of the one-time challenge made for the profile
+        #[arg(long, default_value = "7d")]
+        ttl: String,
+        /// Where to write it
+        #[arg(long)]
+        out: PathBuf,
+        /// Write the plain XML plist (for debugging; iOS shows it as unsigned)
+        #[arg(long)]
+        unsigned: bool,
+        /// Base URL devices reach (the SCEP URL is <public-url>/scep) [default: public_url
+        /// from the configuration]
+        #[arg(long, env = "CERTDROP_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
+    /// Verify a profile's signature and list its signer chain and payloads
+    Inspect { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -260,6 +295,10 @@ impl Cli {
                 Some(&s.ca)
             }
             Command::Ca(CaCommand::Init(a)) => Some(a),
+            Command::Profile(ProfileCommand::Build { public_url, .. }) => {
+                o.public_url = public_url.clone();
+                None
+            }
             _ => None,
         };
         if let Some(ca) = ca {

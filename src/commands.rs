@@ -11,7 +11,9 @@ use crate::ca::{keyfile, CaParams, Serial};
 use base64::Engine;
 
 use crate::ca::crl::RevocationReason;
-use crate::cli::{CaCommand, CertCommand, ChallengeCommand, CrlCommand, RequestCommand};
+use crate::cli::{
+    CaCommand, CertCommand, ChallengeCommand, CrlCommand, ProfileCommand, RequestCommand,
+};
 use crate::config::{parse_duration, Config};
 use crate::server;
 use crate::store::{CertRecord, CertStatus, PendingRecord, PendingState};
@@ -576,4 +578,131 @@ pub fn format_time(unix: i64) -> String {
                 .ok()
         })
         .unwrap_or_else(|| unix.to_string())
+}
+
+pub fn profile(config: &Config, cmd: &ProfileCommand) -> Result<(), CliError> {
+    match cmd {
+        ProfileCommand::Build {
+            kind,
+            subject,
+            challenge,
+            ttl,
+            out,
+            unsigned,
+            public_url: _,
+        } => {
+            // Signing needs the CA (to issue the profile signer the first time) and its key.
+            let (ca, _) = server::load_or_create_ca_existing(config).map_err(err)?;
+            let passphrase = config
+                .ca_key_passphrase
+                .as_ref()
+                .map(|p| p.expose().as_bytes());
+            let signer = crate::profiles::load_or_create_signer(
+                &config.data_dir,
+                &ca,
+                passphrase,
+                OffsetDateTime::now_utc(),
+            )
+            .map_err(err)?;
+            let profiles = crate::profiles::Profiles::new(&ca, &config.public_url, signer);
+            let plist = if kind == "root" {
+                profiles.root().map_err(err)?
+            } else {
+                let challenge = match challenge {
+                    Some(c) => c.clone(),
+                    None => one_time_challenge_for(config, subject, ttl)?,
+                };
+                profiles.scep(subject, &challenge).map_err(err)?
+            };
+            let bytes = if *unsigned {
+                plist
+            } else {
+                profiles.sign(&plist).map_err(err)?
+            };
+            std::fs::write(out, bytes).map_err(|e| CliError(format!("{}: {e}", out.display())))?;
+            eprintln!(
+                "wrote {} {kind} profile to {}",
+                if *unsigned { "an unsigned" } else { "a signed" },
+                out.display()
+            );
+            Ok(())
+        }
+        ProfileCommand::Inspect { file } => {
+            let bytes =
+                std::fs::read(file).map_err(|e| CliError(format!("{}: {e}", file.display())))?;
+            let plist = if bytes.starts_with(b"<?xml") {
+                out!("signature:      none (unsigned profile)\n");
+                bytes
+            } else {
+                let (plist, chain) = crate::apple::verify_profile(&bytes).map_err(err)?;
+                out!("signature:      valid (CMS SignedData over the plist)\n");
+                for (i, c) in chain.iter().enumerate() {
+                    out!(
+                        "signer chain {i}: {} (issued by {})\n",
+                        crate::ca::name_to_string(c.subject_name()),
+                        crate::ca::name_to_string(c.issuer_name())
+                    );
+                }
+                plist
+            };
+            let value = plist::Value::from_reader_xml(plist.as_slice()).map_err(err)?;
+            let top = value
+                .as_dictionary()
+                .ok_or_else(|| CliError("the plist is not a dictionary".into()))?;
+            let field = |d: &plist::Dictionary, k: &str| {
+                d.get(k)
+                    .and_then(plist::Value::as_string)
+                    .unwrap_or("-")
+                    .to_owned()
+            };
+            out!(
+                "profile:        {} ({}), {}\n",
+                field(top, "PayloadDisplayName"),
+                field(top, "PayloadType"),
+                field(top, "PayloadIdentifier")
+            );
+            if let Some(items) = top.get("PayloadContent").and_then(plist::Value::as_array) {
+                for item in items {
+                    if let Some(d) = item.as_dictionary() {
+                        out!(
+                            "payload:        {} {} ({})\n",
+                            field(d, "PayloadType"),
+                            field(d, "PayloadIdentifier"),
+                            field(d, "PayloadUUID")
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A one-time challenge for a profile, bound to the subject's CN when it has one.
+fn one_time_challenge_for(config: &Config, subject: &str, ttl: &str) -> Result<String, CliError> {
+    let ttl = parse_duration(ttl).map_err(|e| CliError(format!("--ttl {e}")))?;
+    let cn = subject
+        .split(',')
+        .filter_map(|part| part.trim().strip_prefix("CN="))
+        .map(str::to_owned)
+        .next();
+    let request = AdminRequest::ChallengeCreate {
+        ttl_secs: ttl.as_secs(),
+        count: 1,
+        constraints: Constraints {
+            common_name: cn,
+            dns_names: Vec::new(),
+            emails: Vec::new(),
+            manual_approval: false,
+        },
+        actor: actor(),
+    };
+    let r = expect_ok(dispatch(config, &request)?)?;
+    let AdminResponse::Challenges { challenges } = &r else {
+        return Err(unexpected(&r));
+    };
+    challenges
+        .first()
+        .map(|c| c.challenge.clone())
+        .ok_or_else(|| CliError("no challenge was created".into()))
 }

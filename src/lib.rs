@@ -17,6 +17,7 @@ pub mod config;
 pub mod enroll;
 pub mod http;
 pub mod ocsp;
+pub mod profiles;
 pub mod revocation;
 pub mod scep;
 pub mod server;

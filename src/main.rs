@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Command::Cert(c) => commands::cert(&config, c).map_err(|e| e.to_string()),
         Command::Crl(c) => commands::crl(&config, c).map_err(|e| e.to_string()),
         Command::Request(c) => commands::request(&config, c).map_err(|e| e.to_string()),
+        Command::Profile(c) => commands::profile(&config, c).map_err(|e| e.to_string()),
         Command::Audit { since, json } => {
             commands::audit(&config, since.as_deref(), *json).map_err(|e| e.to_string())
         }

@@ -139,6 +139,42 @@ pub enum IssueError {
 }
 
 impl Ca {
+    /// Issue the certificate that signs configuration profiles: digitalSignature only, no
+    /// EKU, two years (never past the CA).
+    pub fn issue_profile_signer(
+        &self,
+        key: &openssl::pkey::PKeyRef<openssl::pkey::Private>,
+        now: OffsetDateTime,
+    ) -> Result<X509, IssueError> {
+        let ca = &self.certificate.x509;
+        let end = (now.unix_timestamp() + 2 * 365 * 86_400)
+            .min(super::asn1_time_to_unix(ca.not_after())?);
+        let mut name = openssl::x509::X509NameBuilder::new()?;
+        name.append_entry_by_text("CN", "certdrop profile signing")?;
+        let name = name.build();
+        let mut b = X509::builder()?;
+        b.set_version(2)?;
+        let sn = Serial::random()?.to_bignum()?.to_asn1_integer()?;
+        b.set_serial_number(&sn)?;
+        b.set_subject_name(&name)?;
+        b.set_issuer_name(ca.subject_name())?;
+        b.set_pubkey(key)?;
+        let not_before = Asn1Time::from_unix(now.unix_timestamp() - BACKDATE_SECS)?;
+        let not_after = Asn1Time::from_unix(end)?;
+        b.set_not_before(&not_before)?;
+        b.set_not_after(&not_after)?;
+        b.append_extension(BasicConstraints::new().critical().build()?)?;
+        b.append_extension(KeyUsage::new().critical().digital_signature().build()?)?;
+        let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(Some(ca), None))?;
+        b.append_extension(ski)?;
+        let aki = AuthorityKeyIdentifier::new()
+            .keyid(true)
+            .build(&b.x509v3_context(Some(ca), None))?;
+        b.append_extension(aki)?;
+        b.sign(self.key(), MessageDigest::sha256())?;
+        Ok(b.build())
+    }
+
     /// Issue an end-entity certificate for `csr` (already [`check`]ed) with `serial`.
     ///
     /// Subject and SANs (DNS, IP, email, URI) are copied; keyUsage is digitalSignature plus

@@ -20,6 +20,7 @@ use error::HttpError;
 pub struct AppState {
     pub enroller: Arc<Enroller>,
     pub revocation: Arc<crate::revocation::Revocation>,
+    pub profiles: Arc<crate::profiles::Profiles>,
     /// Bounds concurrent enrollments on the blocking pool (two per core: see `server`), so
     /// RSA work never piles up there and the reactor stays free for I/O.
     pub cpu_slots: Arc<Semaphore>,
@@ -63,6 +64,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     // RFC 6960 Appendix A.1: POST with the DER request, or GET with it base64 in the path.
     cfg.service(web::resource("/ocsp").route(web::post().to(ocsp_post)));
     cfg.service(web::resource("/ocsp/{request:.*}").route(web::get().to(ocsp_get)));
+    // The CA for people and devices: a signed root profile for iOS/macOS, DER and PEM.
+    cfg.route("/ca.mobileconfig", web::get().to(ca_profile));
+    cfg.route("/ca.crt", web::get().to(ca_der));
+    cfg.route("/ca.pem", web::get().to(ca_pem));
     cfg.service(
         web::resource("/healthz")
             .route(web::get().to(healthz))
@@ -243,4 +248,43 @@ async fn ocsp_answer(
         .content_type("application/ocsp-response")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(body))
+}
+
+/// `GET /ca.mobileconfig`: the signed root CA profile. Safari on iOS installs only
+/// `application/x-apple-aspen-config` served as an attachment.
+async fn ca_profile(state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
+    let profiles = state.profiles.clone();
+    let signed = web::block(move || profiles.root().and_then(|p| profiles.sign(&p)))
+        .await
+        .map_err(|e| HttpError::Internal(format!("worker failed: {e}")))?
+        .map_err(|e| HttpError::Internal(e.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-apple-aspen-config")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"certdrop-ca.mobileconfig\"",
+        ))
+        .body(signed))
+}
+
+async fn ca_der(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/x-x509-ca-cert")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"ca.crt\"",
+        ))
+        .body(state.enroller.ca().certificate.der.clone())
+}
+
+async fn ca_pem(state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
+    let pem = state
+        .enroller
+        .ca()
+        .certificate
+        .to_pem()
+        .map_err(|e| HttpError::Internal(e.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-pem-file")
+        .body(pem))
 }

@@ -11,6 +11,7 @@ mod enroll;
 mod fixtures;
 mod fuzz_corpus;
 mod http;
+mod profiles;
 mod renewal;
 mod revocation;
 mod scepclient;

@@ -1,0 +1,237 @@
+//! Apple configuration profiles: the signed root profile served at /ca.mobileconfig, and
+//! `certdrop profile build` / `inspect`. Checked with openssl cms, Python's plistlib and
+//! plistutil; the SCEP payload's URL and challenge enroll the real scepclient exactly once.
+
+use std::path::Path;
+
+use crate::support::{openssl, run, tool, Server};
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `openssl cms -verify` against the CA; returns the plist bytes it yields.
+fn verify(profile: &Path, ca_pem: &Path, dir: &Path) -> Vec<u8> {
+    let out = dir.join("verified.plist");
+    let o = openssl(
+        &[
+            "cms",
+            "-verify",
+            "-inform",
+            "DER",
+            "-in",
+            profile.to_str().unwrap(),
+            "-CAfile",
+            ca_pem.to_str().unwrap(),
+            "-out",
+            out.to_str().unwrap(),
+        ],
+        dir,
+    );
+    assert!(
+        o.status.success() && text(&o).contains("Verification successful"),
+        "{}",
+        text(&o)
+    );
+    std::fs::read(out).unwrap()
+}
+
+/// Python's plistlib, the independent parser: the payloads as JSON.
+fn plistlib(plist: &Path) -> serde_json::Value {
+    let script = r#"
+import hashlib, json, plistlib, sys
+p = plistlib.load(open(sys.argv[1], 'rb'))
+def conv(v):
+    if isinstance(v, bytes): return {'bytes': len(v), 'sha256': hashlib.sha256(v).hexdigest()}
+    if isinstance(v, dict): return {k: conv(x) for k, x in v.items()}
+    if isinstance(v, list): return [conv(x) for x in v]
+    return v
+print(json.dumps(conv(p)))
+"#;
+    let o = std::process::Command::new("python3")
+        .args(["-c", script, plist.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn plistutil_accepts(plist: &Path, dir: &Path) {
+    if let Some(plistutil) = tool("plistutil", "libplist-utils") {
+        let out = dir.join("converted.bin");
+        let o = run(
+            &plistutil,
+            &["-i", plist.to_str().unwrap(), "-o", out.to_str().unwrap()],
+            dir,
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(std::fs::read(out).unwrap().starts_with(b"bplist00"));
+    }
+}
+
+#[test]
+fn serves_a_signed_root_profile_and_the_ca_in_der_and_pem() {
+    let s = Server::start(&["--challenge", "x"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca_pem = s.ca_pem_file();
+    let r = s.get("/ca.mobileconfig");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/x-apple-aspen-config")
+    );
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"certdrop-ca.mobileconfig\"")
+    );
+    let profile = d.join("ca.mobileconfig");
+    std::fs::write(&profile, &r.body).unwrap();
+    let plist = verify(&profile, &ca_pem, d);
+    let plist_path = d.join("root.plist");
+    std::fs::write(&plist_path, &plist).unwrap();
+    let v = plistlib(&plist_path);
+    assert_eq!(v["PayloadType"], "Configuration");
+    assert_eq!(v["PayloadVersion"], 1);
+    assert_eq!(v["PayloadIdentifier"], "local.certdrop.127-0-0-1.root");
+    let root = &v["PayloadContent"][0];
+    assert_eq!(root["PayloadType"], "com.apple.security.root");
+    let ca_der = s.get("/scep?operation=GetCACert").body;
+    assert_eq!(
+        root["PayloadContent"]["sha256"],
+        hex::encode(openssl::sha::sha256(&ca_der))
+    );
+    plistutil_accepts(&plist_path, d);
+
+    assert_eq!(s.get("/ca.crt").body, ca_der);
+    let pem = s.get("/ca.pem");
+    assert_eq!(pem.header("content-type"), Some("application/x-pem-file"));
+    assert_eq!(
+        openssl::x509::X509::from_pem(&pem.body)
+            .unwrap()
+            .to_der()
+            .unwrap(),
+        ca_der
+    );
+}
+
+#[test]
+fn built_scep_profile_enrolls_scepclient_once_with_its_own_url_and_challenge() {
+    let s = Server::start(&["--legacy-des", "--challenge", "not-in-the-profile"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca_pem = s.ca_pem_file();
+    let profile = d.join("iphone.mobileconfig");
+    let o = s.cli(&[
+        "profile",
+        "build",
+        "--kind",
+        "scep",
+        "--subject",
+        "CN=iphone-7,O=Example Corp",
+        "--out",
+        profile.to_str().unwrap(),
+        "--public-url",
+        &format!("http://127.0.0.1:{}", s.port),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let plist = verify(&profile, &ca_pem, d);
+    let plist_path = d.join("scep.plist");
+    std::fs::write(&plist_path, &plist).unwrap();
+    plistutil_accepts(&plist_path, d);
+    let v = plistlib(&plist_path);
+    let scep = v["PayloadContent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["PayloadType"] == "com.apple.security.scep")
+        .expect("a SCEP payload")["PayloadContent"]
+        .clone();
+    assert_eq!(scep["Keysize"], 2048);
+    assert_eq!(scep["Key Type"], "RSA");
+    assert_eq!(scep["CAFingerprint"]["bytes"], 20);
+    assert_eq!(
+        scep["Subject"],
+        serde_json::json!([[["O", "Example Corp"]], [["CN", "iphone-7"]]])
+    );
+    let url = scep["URL"].as_str().unwrap().to_owned();
+    let challenge = scep["Challenge"].as_str().unwrap().to_owned();
+    assert_eq!(url, format!("http://127.0.0.1:{}/scep", s.port));
+    assert_eq!(challenge.len(), 32, "a fresh one-time challenge");
+
+    let inspect = s.cli(&["profile", "inspect", profile.to_str().unwrap()]);
+    let shown = text(&inspect);
+    assert!(inspect.status.success(), "{shown}");
+    assert!(shown.contains("signature:      valid"), "{shown}");
+    assert!(
+        shown.contains("com.apple.security.scep") && shown.contains("com.apple.security.root"),
+        "{shown}"
+    );
+    assert!(shown.contains("certdrop profile signing"), "{shown}");
+
+    // Enroll with exactly the URL and challenge from the profile: works once.
+    let Some(scepclient) = tool("scepclient", "scep") else {
+        return;
+    };
+    let enroll = |name: &str| {
+        let work = d.join(name);
+        std::fs::create_dir_all(&work).unwrap();
+        assert!(
+            openssl(&["genrsa", "-traditional", "-out", "k.pem", "2048"], &work)
+                .status
+                .success()
+        );
+        run(
+            &scepclient,
+            &[
+                "-server-url",
+                &url,
+                "-challenge",
+                &challenge,
+                "-private-key",
+                "k.pem",
+                "-cn",
+                "iphone-7",
+            ],
+            &work,
+        )
+    };
+    let first = enroll("first");
+    assert!(first.status.success(), "{}", text(&first));
+    let second = enroll("second");
+    assert!(!second.status.success(), "the challenge works once");
+    assert!(s.log_text().contains("already been used"));
+}
+
+#[test]
+fn unsigned_profiles_are_plain_xml_and_inspect_says_so() {
+    let s = Server::start(&["--challenge", "x"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("root.mobileconfig");
+    let o = s.cli(&[
+        "profile",
+        "build",
+        "--kind",
+        "root",
+        "--unsigned",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(std::fs::read(&out).unwrap().starts_with(b"<?xml"));
+    let inspect = s.cli(&["profile", "inspect", out.to_str().unwrap()]);
+    assert!(
+        text(&inspect).contains("none (unsigned profile)"),
+        "{}",
+        text(&inspect)
+    );
+    let garbage = dir.path().join("garbage");
+    std::fs::write(&garbage, b"\x30\x03\x02\x01\x01").unwrap();
+    let bad = s.cli(&["profile", "inspect", garbage.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+}
