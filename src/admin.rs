@@ -64,6 +64,12 @@ pub enum AdminRequest {
     Backup {
         path: PathBuf,
     },
+    LinkCreate {
+        ttl_secs: u64,
+        uses: u32,
+        subject: String,
+        actor: String,
+    },
     RequestList,
     RequestShow {
         id: String,
@@ -101,15 +107,40 @@ pub struct CreatedChallenge {
 #[serde(tag = "response", rename_all = "snake_case")]
 pub enum AdminResponse {
     Ca(CaInfo),
-    Challenges { challenges: Vec<CreatedChallenge> },
-    Certs { certs: Vec<CertRecord> },
-    Cert { cert: Box<CertRecord> },
-    Crl { der_base64: String, number: u64 },
-    Audit { records: Vec<AuditRecord> },
-    Backup { records: u64, millis: u64 },
-    Requests { requests: Vec<PendingRecord> },
-    Request { request: Box<PendingRecord> },
-    Error { message: String },
+    Challenges {
+        challenges: Vec<CreatedChallenge>,
+    },
+    Certs {
+        certs: Vec<CertRecord>,
+    },
+    Cert {
+        cert: Box<CertRecord>,
+    },
+    Crl {
+        der_base64: String,
+        number: u64,
+    },
+    Audit {
+        records: Vec<AuditRecord>,
+    },
+    Backup {
+        records: u64,
+        millis: u64,
+    },
+    Requests {
+        requests: Vec<PendingRecord>,
+    },
+    Link {
+        url: String,
+        expires_at: i64,
+        uses: u32,
+    },
+    Request {
+        request: Box<PendingRecord>,
+    },
+    Error {
+        message: String,
+    },
 }
 
 /// What the admin operations work on. `revocation` is there when the server runs (it holds
@@ -120,6 +151,8 @@ pub struct AdminContext<'a> {
     pub ca: &'a CaCertificate,
     pub store: &'a dyn Store,
     pub revocation: Option<&'a Revocation>,
+    /// The base URL devices reach (links are built from it).
+    pub public_url: &'a str,
     /// The CA with its key and the issuing policy, for approving requests.
     pub issuer: Option<(&'a Ca, &'a IssuePolicy)>,
 }
@@ -156,40 +189,7 @@ fn run(
             constraints,
             actor,
         } => {
-            if *count == 0 || *count > MAX_CHALLENGES_PER_CALL {
-                return Err(format!("count must be 1..={MAX_CHALLENGES_PER_CALL}"));
-            }
-            let ttl = i64::try_from(*ttl_secs).map_err(|_| "ttl too large".to_owned())?;
-            let expires_at = now.unix_timestamp().saturating_add(ttl);
-            let mut out = Vec::new();
-            for _ in 0..*count {
-                let c = challenge::generate().map_err(|e| e.to_string())?;
-                let record = ChallengeRecord {
-                    id: c.id.clone(),
-                    secret_sha256: c.secret_hash,
-                    created_at: now.unix_timestamp(),
-                    expires_at,
-                    constraints: constraints.clone(),
-                    used: None,
-                };
-                let audit = AuditRecord {
-                    at: now.unix_timestamp(),
-                    actor: actor.clone(),
-                    event: AuditEvent::ChallengeCreated {
-                        id: c.id.clone(),
-                        expires_at,
-                        constraints: constraints.clone(),
-                    },
-                };
-                store
-                    .insert_challenge(&record, &audit)
-                    .map_err(|e| e.to_string())?;
-                out.push(CreatedChallenge {
-                    id: c.id,
-                    challenge: c.text,
-                    expires_at,
-                });
-            }
+            let out = create_challenges(store, *ttl_secs, *count, constraints, actor, now)?;
             Ok(AdminResponse::Challenges { challenges: out })
         }
         AdminRequest::CertList => Ok(AdminResponse::Certs {
@@ -239,6 +239,20 @@ fn run(
                 .filter(|r| since.is_none_or(|s| r.at >= s))
                 .collect(),
         }),
+        AdminRequest::LinkCreate {
+            ttl_secs,
+            uses,
+            subject,
+            actor,
+        } => {
+            let link =
+                crate::links::create(store, subject, *ttl_secs, *uses, actor, cx.public_url, now)?;
+            Ok(AdminResponse::Link {
+                url: link.url,
+                expires_at: link.expires_at,
+                uses: *uses,
+            })
+        }
         AdminRequest::RequestList => Ok(AdminResponse::Requests {
             requests: store.pendings().map_err(|e| e.to_string())?,
         }),
@@ -274,6 +288,52 @@ fn run(
     }
 }
 
+/// Create `count` one-time challenges (shown once; stored as id + SHA-256 of the secret).
+pub fn create_challenges(
+    store: &dyn Store,
+    ttl_secs: u64,
+    count: u32,
+    constraints: &Constraints,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<Vec<CreatedChallenge>, String> {
+    if count == 0 || count > MAX_CHALLENGES_PER_CALL {
+        return Err(format!("count must be 1..={MAX_CHALLENGES_PER_CALL}"));
+    }
+    let ttl = i64::try_from(ttl_secs).map_err(|_| "ttl too large".to_owned())?;
+    let expires_at = now.unix_timestamp().saturating_add(ttl);
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let c = challenge::generate().map_err(|e| e.to_string())?;
+        let record = ChallengeRecord {
+            id: c.id.clone(),
+            secret_sha256: c.secret_hash,
+            created_at: now.unix_timestamp(),
+            expires_at,
+            constraints: constraints.clone(),
+            used: None,
+        };
+        let audit = AuditRecord {
+            at: now.unix_timestamp(),
+            actor: actor.to_owned(),
+            event: AuditEvent::ChallengeCreated {
+                id: c.id.clone(),
+                expires_at,
+                constraints: constraints.clone(),
+            },
+        };
+        store
+            .insert_challenge(&record, &audit)
+            .map_err(|e| e.to_string())?;
+        out.push(CreatedChallenge {
+            id: c.id,
+            challenge: c.text,
+            expires_at,
+        });
+    }
+    Ok(out)
+}
+
 /// After a revocation: a new CRL at once when the server runs.
 fn republish(cx: &AdminContext<'_>, now: OffsetDateTime) -> Result<(), String> {
     if let Some(r) = cx.revocation {
@@ -290,7 +350,9 @@ pub fn serve_socket(
     store: Arc<dyn Store>,
     revocation: Arc<Revocation>,
     issuer: (Arc<Ca>, IssuePolicy),
+    public_url: String,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let public_url = Arc::new(public_url);
     let issuer = Arc::new(issuer);
     let dir = Arc::new(data_dir.to_path_buf());
     let path = socket_path(data_dir);
@@ -320,6 +382,7 @@ pub fn serve_socket(
                 }
                 let (ca, store, active) = (ca.clone(), store.clone(), active.clone());
                 let (revocation, dir, issuer) = (revocation.clone(), dir.clone(), issuer.clone());
+                let public_url = public_url.clone();
                 let spawned =
                     std::thread::Builder::new()
                         .name("admin-conn".into())
@@ -330,6 +393,7 @@ pub fn serve_socket(
                                 store: store.as_ref(),
                                 revocation: Some(&revocation),
                                 issuer: Some((&issuer.0, &issuer.1)),
+                                public_url: &public_url,
                             };
                             if let Err(e) = handle(stream, &cx) {
                                 tracing::warn!(error = %e, "admin connection failed");
@@ -403,6 +467,7 @@ fn redacted(r: &AdminRequest) -> &'static str {
         AdminRequest::CrlGenerate => "crl_generate",
         AdminRequest::Audit { .. } => "audit",
         AdminRequest::Backup { .. } => "backup",
+        AdminRequest::LinkCreate { .. } => "link_create",
         AdminRequest::RequestList => "request_list",
         AdminRequest::RequestShow { .. } => "request_show",
         AdminRequest::RequestApprove { .. } => "request_approve",

@@ -52,6 +52,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Enrollment links to send to employees (Safari install page + signed profile)
+    #[command(subcommand)]
+    Link(LinkCommand),
     /// Apple configuration profiles (.mobileconfig)
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -68,6 +71,22 @@ pub enum Command {
     Restore {
         /// The backup file
         file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LinkCommand {
+    /// Create a link; prints its URL (built from the server's public_url)
+    Create {
+        /// How long the link works (s, m, h, d)
+        #[arg(long, default_value = "24h")]
+        ttl: String,
+        /// How many profile downloads it allows (viewing the page does not count)
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// The subject the device enrolls
+        #[arg(long, default_value = "CN=device")]
+        subject: String,
     },
 }
 

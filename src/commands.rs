@@ -12,7 +12,8 @@ use base64::Engine;
 
 use crate::ca::crl::RevocationReason;
 use crate::cli::{
-    CaCommand, CertCommand, ChallengeCommand, CrlCommand, ProfileCommand, RequestCommand,
+    CaCommand, CertCommand, ChallengeCommand, CrlCommand, LinkCommand, ProfileCommand,
+    RequestCommand,
 };
 use crate::config::{parse_duration, Config};
 use crate::server;
@@ -82,6 +83,7 @@ fn dispatch(config: &Config, request: &AdminRequest) -> Result<AdminResponse, Cl
         store: &store,
         revocation: None,
         issuer: full_ca.as_ref().map(|c| (c, &policy)),
+        public_url: &config.public_url,
     };
     Ok(admin::execute(request, &cx, OffsetDateTime::now_utc()))
 }
@@ -705,4 +707,32 @@ fn one_time_challenge_for(config: &Config, subject: &str, ttl: &str) -> Result<S
         .first()
         .map(|c| c.challenge.clone())
         .ok_or_else(|| CliError("no challenge was created".into()))
+}
+
+pub fn link(config: &Config, cmd: &LinkCommand) -> Result<(), CliError> {
+    let LinkCommand::Create { ttl, uses, subject } = cmd;
+    let ttl = parse_duration(ttl).map_err(|e| CliError(format!("--ttl {e}")))?;
+    let r = expect_ok(dispatch(
+        config,
+        &AdminRequest::LinkCreate {
+            ttl_secs: ttl.as_secs(),
+            uses: *uses,
+            subject: subject.clone(),
+            actor: actor(),
+        },
+    )?)?;
+    let AdminResponse::Link {
+        url,
+        expires_at,
+        uses,
+    } = &r
+    else {
+        return Err(unexpected(&r));
+    };
+    out!("{url}\n");
+    eprintln!(
+        "{uses} download(s), valid until {} (the link is shown once; only a hash is kept)",
+        format_time(*expires_at)
+    );
+    Ok(())
 }

@@ -16,6 +16,7 @@ pub mod commands;
 pub mod config;
 pub mod enroll;
 pub mod http;
+pub mod links;
 pub mod ocsp;
 pub mod profiles;
 pub mod revocation;

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         Command::Crl(c) => commands::crl(&config, c).map_err(|e| e.to_string()),
         Command::Request(c) => commands::request(&config, c).map_err(|e| e.to_string()),
         Command::Profile(c) => commands::profile(&config, c).map_err(|e| e.to_string()),
+        Command::Link(c) => commands::link(&config, c).map_err(|e| e.to_string()),
         Command::Audit { since, json } => {
             commands::audit(&config, since.as_deref(), *json).map_err(|e| e.to_string())
         }

@@ -114,6 +114,11 @@ impl Profiles {
         }
     }
 
+    /// The CA's common name, as the profiles and the install page show it.
+    pub fn ca_name(&self) -> &str {
+        &self.ca_name
+    }
+
     /// `com.apple.security.root` alone: trust the CA.
     pub fn root(&self) -> Result<Vec<u8>, ProfilesError> {
         let mut p = Profile::new(

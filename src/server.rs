@@ -236,6 +236,7 @@ fn admin_socket(
         store,
         revocation,
         (ca.clone(), config.issue_policy()),
+        config.public_url.clone(),
     )
     .map_err(StartError::AdminSocket)?;
     Ok(())

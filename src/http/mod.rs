@@ -66,6 +66,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     cfg.service(web::resource("/ocsp/{request:.*}").route(web::get().to(ocsp_get)));
     // The CA for people and devices: a signed root profile for iOS/macOS, DER and PEM.
     cfg.route("/ca.mobileconfig", web::get().to(ca_profile));
+    // Enrollment links: the install page, and the profile (one use per download).
+    cfg.route(
+        "/enroll/{token}/profile.mobileconfig",
+        web::get().to(link_profile),
+    );
+    cfg.route("/enroll/{token}", web::get().to(link_page));
     cfg.route("/ca.crt", web::get().to(ca_der));
     cfg.route("/ca.pem", web::get().to(ca_pem));
     cfg.service(
@@ -287,4 +293,154 @@ async fn ca_pem(state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
     Ok(HttpResponse::Ok()
         .content_type("application/x-pem-file")
         .body(pem))
+}
+
+const ENROLL_PAGE: &str = include_str!("../../templates/enroll.html");
+const LINK_ERROR_PAGE: &str = include_str!("../../templates/link-error.html");
+
+/// Render a template; names ending in .html are auto-escaped by minijinja, so every value
+/// from a link or the configuration is HTML-escaped.
+fn render(name: &str, source: &str, ctx: minijinja::Value) -> Result<String, HttpError> {
+    let mut env = minijinja::Environment::new();
+    env.add_template(name, source)
+        .map_err(|e| HttpError::Internal(format!("template {name}: {e}")))?;
+    env.get_template(name)
+        .and_then(|t| t.render(ctx))
+        .map_err(|e| HttpError::Internal(format!("template {name}: {e}")))
+}
+
+fn link_error(state: &crate::links::LinkState) -> Result<HttpResponse, HttpError> {
+    use crate::links::LinkState;
+    let (status, title, message) = match state {
+        LinkState::Expired => (
+            actix_web::http::StatusCode::GONE,
+            "This link has expired",
+            "Enrollment links work for a limited time only.",
+        ),
+        LinkState::UsedUp => (
+            actix_web::http::StatusCode::GONE,
+            "This link has been used",
+            "Each enrollment link installs a limited number of profiles.",
+        ),
+        LinkState::Unknown | LinkState::Usable(_) => (
+            actix_web::http::StatusCode::NOT_FOUND,
+            "Unknown enrollment link",
+            "Check that the whole link was copied.",
+        ),
+    };
+    let html = render(
+        "link-error.html",
+        LINK_ERROR_PAGE,
+        minijinja::context! { title => title, message => message },
+    )?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(html))
+}
+
+/// The install page. Viewing it does not use the link.
+async fn link_page(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    use crate::links::{self, LinkState};
+    let token = path.into_inner();
+    let store = state.enroller.store().clone();
+    let found = links::look_up(store.as_ref(), &token, OffsetDateTime::now_utc())
+        .map_err(|e| HttpError::Internal(e.to_string()))?;
+    let LinkState::Usable(link) = found else {
+        return link_error(&found);
+    };
+    let page_url = format!(
+        "{}://{}{}",
+        req.connection_info().scheme(),
+        req.connection_info().host(),
+        req.path()
+    );
+    let qr = qrcode::QrCode::new(page_url.as_bytes())
+        .map(|code| {
+            code.render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(200, 200)
+                .build()
+        })
+        .unwrap_or_default();
+    let ca = &state.enroller.ca().certificate;
+    let html = render(
+        "enroll.html",
+        ENROLL_PAGE,
+        minijinja::context! {
+            ca_name => state.profiles.ca_name(),
+            subject => link.subject,
+            // The download link is relative to /enroll/<token> (see the template).
+            token => token,
+            fingerprint => ca.sha256_fingerprint(),
+            uses_left => link.uses_left,
+            expires => crate::commands::format_time(link.expires_at),
+            // Our own SVG markup, generated from the URL: the one value not escaped.
+            qr_svg => minijinja::Value::from_safe_string(qr),
+        },
+    )?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(html))
+}
+
+/// The profile behind a link: root CA + SCEP payload with a new one-time challenge.
+async fn link_profile(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let token = path.into_inner();
+    let requester = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let store = state.enroller.store().clone();
+    let profiles = state.profiles.clone();
+    let result = web::block(move || {
+        let taken = crate::links::take(
+            store.as_ref(),
+            &token,
+            &requester,
+            OffsetDateTime::now_utc(),
+        )?;
+        match taken {
+            Err(state) => Ok(Err(state)),
+            Ok((link, challenge)) => {
+                let plist = profiles
+                    .scep(&link.subject, &challenge)
+                    .map_err(|e| e.to_string())?;
+                let signed = profiles.sign(&plist).map_err(|e| e.to_string())?;
+                Ok(Ok((link, signed)))
+            }
+        }
+    })
+    .await
+    .map_err(|e| HttpError::Internal(format!("worker failed: {e}")))?
+    .map_err(HttpError::Internal)?;
+    match result {
+        Err(state) => link_error(&state),
+        Ok((link, signed)) => {
+            let name: String = link
+                .subject
+                .split(',')
+                .find_map(|p| p.trim().strip_prefix("CN="))
+                .unwrap_or("certdrop")
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
+            Ok(HttpResponse::Ok()
+                .content_type("application/x-apple-aspen-config")
+                .insert_header((
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}.mobileconfig\""),
+                ))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body(signed))
+        }
+    }
 }

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::{
-    AuditRecord, CertRecord, CertStatus, ChallengeRecord, ChallengeUse, Issuance, PendingRecord,
-    PendingState, RevokedRecord, Store, StoreError,
+    AuditRecord, CertRecord, CertStatus, ChallengeRecord, ChallengeUse, Issuance, LinkRecord,
+    PendingRecord, PendingState, RevokedRecord, Store, StoreError,
 };
 use crate::ca::Serial;
 
@@ -18,6 +18,7 @@ struct Inner {
     audit: Vec<AuditRecord>,
     crl_number: u64,
     pending: BTreeMap<String, PendingRecord>,
+    links: BTreeMap<String, LinkRecord>,
 }
 
 #[derive(Default)]
@@ -233,6 +234,32 @@ impl Store for MemoryStore {
         }
         p.state = state.clone();
         let out = p.clone();
+        g.audit.push(audit.clone());
+        Ok(out)
+    }
+
+    fn insert_link(&self, link: &LinkRecord, audit: &AuditRecord) -> Result<(), StoreError> {
+        let mut g = self.lock()?;
+        g.links.insert(link.id.clone(), link.clone());
+        g.audit.push(audit.clone());
+        Ok(())
+    }
+
+    fn link(&self, id: &str) -> Result<Option<LinkRecord>, StoreError> {
+        Ok(self.lock()?.links.get(id).cloned())
+    }
+
+    fn use_link(&self, id: &str, audit: &AuditRecord) -> Result<LinkRecord, StoreError> {
+        let mut g = self.lock()?;
+        let link = g
+            .links
+            .get_mut(id)
+            .ok_or_else(|| StoreError::LinkMissing(id.to_owned()))?;
+        if link.uses_left == 0 {
+            return Err(StoreError::LinkUsedUp(id.to_owned()));
+        }
+        link.uses_left -= 1;
+        let out = link.clone();
         g.audit.push(audit.clone());
         Ok(out)
     }

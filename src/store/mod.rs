@@ -30,6 +30,10 @@ pub enum StoreError {
     CertMissing(Serial),
     #[error("the status of certificate {0} changed meanwhile")]
     StatusChanged(Serial),
+    #[error("no link {0}")]
+    LinkMissing(String),
+    #[error("link {0} has no uses left")]
+    LinkUsedUp(String),
     #[error("no pending request {0}")]
     PendingMissing(String),
     #[error("request {0} is no longer pending")]
@@ -150,6 +154,20 @@ pub enum PendingState {
     },
 }
 
+/// An enrollment link: `/enroll/<id><secret>`; only the SHA-256 of the secret is kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRecord {
+    pub id: String,
+    #[serde(with = "hex_array")]
+    pub secret_sha256: [u8; 32],
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub uses_total: u32,
+    pub uses_left: u32,
+    /// The subject the profile enrolls, e.g. `CN=laptop-0042,O=Example Corp`.
+    pub subject: String,
+}
+
 /// A one-time challenge. The secret is never stored, only its SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChallengeRecord {
@@ -211,6 +229,17 @@ pub enum AuditEvent {
         subject: String,
         reason: RevocationReason,
         comment: Option<String>,
+    },
+    LinkCreated {
+        id: String,
+        subject: String,
+        uses: u32,
+        expires_at: i64,
+    },
+    /// A profile was downloaded through a link.
+    LinkUsed {
+        id: String,
+        challenge: String,
     },
     /// A request left pending for manual approval.
     PendingCreated {
@@ -296,6 +325,10 @@ pub trait Store: Send + Sync {
         state: &PendingState,
         audit: &AuditRecord,
     ) -> Result<PendingRecord, StoreError>;
+    fn insert_link(&self, link: &LinkRecord, audit: &AuditRecord) -> Result<(), StoreError>;
+    fn link(&self, id: &str) -> Result<Option<LinkRecord>, StoreError>;
+    /// Take one use of a link (compare-and-swap on the count), with its audit record.
+    fn use_link(&self, id: &str, audit: &AuditRecord) -> Result<LinkRecord, StoreError>;
     /// Write a consistent copy of everything to `out`; returns the number of records.
     fn backup(&self, _out: &mut dyn std::io::Write) -> Result<u64, StoreError> {
         Err(StoreError::Backend("this store cannot be backed up".into()))

@@ -28,8 +28,8 @@ use sled::{Db, Transactional, Tree};
 
 use super::{
     decode_audit, decode_cert, decode_challenge, encode_audit, encode_cert, encode_challenge,
-    AuditRecord, CertRecord, CertStatus, ChallengeRecord, ChallengeUse, Issuance, PendingRecord,
-    PendingState, RevokedRecord, Store, StoreError,
+    AuditRecord, CertRecord, CertStatus, ChallengeRecord, ChallengeUse, Issuance, LinkRecord,
+    PendingRecord, PendingState, RevokedRecord, Store, StoreError,
 };
 use crate::ca::Serial;
 
@@ -41,6 +41,7 @@ pub const TREE_AUDIT: &str = "audit";
 pub const TREE_META: &str = "meta";
 pub const TREE_REVOKED: &str = "revoked";
 pub const TREE_PENDING: &str = "pending";
+pub const TREE_LINKS: &str = "links";
 pub const TREE_PENDING_BY_TRANSACTION: &str = "pending_by_transaction";
 const META_CRL_NUMBER: &[u8] = b"crl_number";
 /// First line of a backup file.
@@ -54,6 +55,7 @@ pub struct SledStore {
     revoked: Tree,
     pending: Tree,
     pending_by_tx: Tree,
+    links: Tree,
     next_audit: AtomicU64,
     /// Writers hold it shared; a backup holds it exclusively, so it copies every tree at
     /// one consistent point (sled has no snapshot across trees).
@@ -100,6 +102,7 @@ impl SledStore {
             revoked: db.open_tree(TREE_REVOKED)?,
             pending: db.open_tree(TREE_PENDING)?,
             pending_by_tx: db.open_tree(TREE_PENDING_BY_TRANSACTION)?,
+            links: db.open_tree(TREE_LINKS)?,
             audit,
             next_audit: AtomicU64::new(next_audit),
             pause: RwLock::new(()),
@@ -142,6 +145,7 @@ impl SledStore {
             TREE_REVOKED,
             TREE_PENDING,
             TREE_PENDING_BY_TRANSACTION,
+            TREE_LINKS,
         ] {
             for entry in self.db.open_tree(name)?.iter() {
                 let (k, v) = entry?;
@@ -235,6 +239,7 @@ impl SledStore {
                 TREE_REVOKED,
                 TREE_PENDING,
                 TREE_PENDING_BY_TRANSACTION,
+                TREE_LINKS,
             ]
             .contains(&tree)
             {
@@ -603,6 +608,61 @@ impl Store for SledStore {
             Ok(p) => {
                 self.flush()?;
                 Ok(p)
+            }
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    fn insert_link(&self, link: &LinkRecord, audit: &AuditRecord) -> Result<(), StoreError> {
+        let _writer = self.writer()?;
+        let audit_key = self.audit_key();
+        let audit_bytes = encode_audit(audit)?;
+        let bytes = serde_json::to_vec(link)?;
+        (&self.links, &self.audit)
+            .transaction(|(links, audit_tree)| {
+                links.insert(link.id.as_bytes(), bytes.as_slice())?;
+                audit_tree.insert(&audit_key, audit_bytes.as_slice())?;
+                Ok::<(), ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => e.into(),
+            })?;
+        self.flush()
+    }
+
+    fn link(&self, id: &str) -> Result<Option<LinkRecord>, StoreError> {
+        self.links
+            .get(id.as_bytes())?
+            .map(|b| serde_json::from_slice(&b).map_err(StoreError::from))
+            .transpose()
+    }
+
+    fn use_link(&self, id: &str, audit: &AuditRecord) -> Result<LinkRecord, StoreError> {
+        let _writer = self.writer()?;
+        let audit_key = self.audit_key();
+        let audit_bytes = encode_audit(audit)?;
+        let result = (&self.links, &self.audit).transaction(|(links, audit_tree)| {
+            let raw = links
+                .get(id.as_bytes())?
+                .ok_or_else(|| abort(StoreError::LinkMissing(id.to_owned())))?;
+            let mut link: LinkRecord = serde_json::from_slice(&raw)
+                .map_err(|e| abort(StoreError::Corrupt(e.to_string())))?;
+            if link.uses_left == 0 {
+                return Err(abort(StoreError::LinkUsedUp(id.to_owned())));
+            }
+            link.uses_left -= 1;
+            let bytes =
+                serde_json::to_vec(&link).map_err(|e| abort(StoreError::Corrupt(e.to_string())))?;
+            links.insert(id.as_bytes(), bytes)?;
+            audit_tree.insert(&audit_key, audit_bytes.as_slice())?;
+            Ok(link)
+        });
+        match result {
+            Ok(l) => {
+                self.flush()?;
+                Ok(l)
             }
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(e.into()),

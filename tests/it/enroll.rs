@@ -230,6 +230,7 @@ fn create_challenge(
             store,
             revocation: None,
             issuer: None,
+            public_url: "http://127.0.0.1:8080",
         },
         at,
     );

@@ -11,6 +11,7 @@ mod enroll;
 mod fixtures;
 mod fuzz_corpus;
 mod http;
+mod links;
 mod profiles;
 mod renewal;
 mod revocation;

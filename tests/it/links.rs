@@ -1,0 +1,144 @@
+//! Enrollment links on the real binary: `certdrop link create`, the install page, the
+//! profile download (one use each), and what expired, used-up and unknown links get.
+
+use crate::support::{openssl, Server};
+
+const PUBLIC: &str = "--public-url=http://127.0.0.1:{port}";
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `certdrop link create ...` → the path part of the printed URL.
+fn create(s: &Server, args: &[&str]) -> String {
+    let mut a = vec!["link", "create"];
+    a.extend_from_slice(args);
+    let o = s.cli(&a);
+    assert!(o.status.success(), "{}", text(&o));
+    let url = String::from_utf8(o.stdout).unwrap().trim().to_owned();
+    let prefix = format!("http://127.0.0.1:{}", s.port);
+    assert!(url.starts_with(&format!("{prefix}/enroll/")), "{url}");
+    url.trim_start_matches(&prefix).to_owned()
+}
+
+#[test]
+fn a_link_shows_the_page_and_gives_one_signed_profile() {
+    let s = Server::start(&["--challenge", "x", PUBLIC]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let path = create(
+        &s,
+        &["--subject", "CN=laptop-0042,O=Example Corp", "--ttl", "1h"],
+    );
+
+    // The page, twice: viewing does not use the link.
+    for _ in 0..2 {
+        let page = s.get(&path);
+        assert_eq!(page.status, 200);
+        assert_eq!(
+            page.header("content-type"),
+            Some("text/html; charset=utf-8")
+        );
+        let html = page.text();
+        let fp = text(&openssl(
+            &["x509", "-in", "ca.pem", "-noout", "-fingerprint", "-sha256"],
+            &s.data_dir(),
+        ));
+        let fp = fp.trim().split('=').nth(1).unwrap().to_owned();
+        assert!(html.contains(&fp), "fingerprint on the page");
+        let token = path.trim_start_matches("/enroll/");
+        let href = format!("href=\"{token}/profile.mobileconfig\"");
+        assert!(html.contains(&href), "{html}");
+        assert!(html.contains("<svg"), "QR code for desktop browsers");
+        assert!(html.contains("laptop-0042"));
+    }
+
+    let r = s.get(&format!("{path}/profile.mobileconfig"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/x-apple-aspen-config")
+    );
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"laptop-0042.mobileconfig\"")
+    );
+    let profile = d.join("p.mobileconfig");
+    std::fs::write(&profile, &r.body).unwrap();
+    let ca_pem = s.ca_pem_file();
+    let v = openssl(
+        &[
+            "cms",
+            "-verify",
+            "-inform",
+            "DER",
+            "-in",
+            profile.to_str().unwrap(),
+            "-CAfile",
+            ca_pem.to_str().unwrap(),
+            "-out",
+            d.join("p.plist").to_str().unwrap(),
+        ],
+        d,
+    );
+    assert!(v.status.success(), "{}", text(&v));
+    let plist = std::fs::read_to_string(d.join("p.plist")).unwrap();
+    assert!(plist.contains("com.apple.security.scep") && plist.contains("<key>Challenge</key>"));
+
+    // Used up: the download and the page both say so, with 410.
+    let again = s.get(&format!("{path}/profile.mobileconfig"));
+    assert_eq!(again.status, 410);
+    assert!(again
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(again.text().contains("has been used"));
+    assert_eq!(s.get(&path).status, 410);
+
+    let audit = s.cli(&["audit", "--json"]);
+    let audit: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let events: Vec<_> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["event"]["event"].clone())
+        .collect();
+    assert!(events.contains(&"link_created".into()) && events.contains(&"link_used".into()));
+}
+
+#[test]
+fn unknown_expired_and_hostile_links_are_handled() {
+    let s = Server::start(&["--challenge", "x", PUBLIC]);
+    let unknown = s.get("/enroll/AAAAAAAABBBBBBBBCCCCCCCCDDDDDDDDEEEEEEEE");
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.text().contains("Unknown enrollment link"));
+    assert_eq!(s.get("/enroll/short").status, 404);
+    assert_eq!(
+        s.get("/enroll/%3Cscript%3E/profile.mobileconfig").status,
+        404
+    );
+    // A right id with a wrong secret is unknown too.
+    let path = create(&s, &["--subject", "CN=real"]);
+    let forged = format!("{}{}", &path[..path.len() - 4], "ZZZZ");
+    assert_eq!(s.get(&forged).status, 404);
+
+    let path = create(&s, &["--ttl", "1s"]);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let expired = s.get(&path);
+    assert_eq!(expired.status, 410);
+    assert!(expired.text().contains("expired"));
+    assert_eq!(s.get(&format!("{path}/profile.mobileconfig")).status, 410);
+
+    // Every value on the page is HTML-escaped.
+    let path = create(&s, &["--subject", "CN=<script>alert(1)</script>"]);
+    let html = s.get(&path).text();
+    assert!(!html.contains("<script>alert(1)"), "{html}");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;"), "{html}");
+
+    let bad = s.cli(&["link", "create", "--uses", "0"]);
+    assert_eq!(bad.status.code(), Some(1));
+}
