@@ -90,6 +90,8 @@ pub enum LinkCommand {
     },
 }
 
+// Parsed once per process: the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
     /// Build a signed profile to mail or push with an MDM
@@ -113,6 +115,18 @@ pub enum ProfileCommand {
         /// Write the plain XML plist (for debugging; iOS shows it as unsigned)
         #[arg(long)]
         unsigned: bool,
+        /// Add a WPA2 Enterprise (EAP-TLS) Wi-Fi payload for this SSID, using the identity
+        #[arg(long)]
+        wifi: Option<String>,
+        /// RADIUS server certificate names the device accepts (repeatable)
+        #[arg(long = "wifi-server-name")]
+        wifi_server_names: Vec<String>,
+        /// Add an IKEv2 VPN payload with certificate authentication to this gateway
+        #[arg(long, requires = "vpn_remote_id")]
+        vpn_server: Option<String>,
+        /// The gateway's IKE identity (RemoteIdentifier)
+        #[arg(long, requires = "vpn_server")]
+        vpn_remote_id: Option<String>,
         /// Base URL devices reach (the SCEP URL is <public-url>/scep) [default: public_url
         /// from the configuration]
         #[arg(long, env = "CERTDROP_PUBLIC_URL")]

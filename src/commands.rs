@@ -591,6 +591,10 @@ pub fn profile(config: &Config, cmd: &ProfileCommand) -> Result<(), CliError> {
             ttl,
             out,
             unsigned,
+            wifi,
+            wifi_server_names,
+            vpn_server,
+            vpn_remote_id,
             public_url: _,
         } => {
             // Signing needs the CA (to issue the profile signer the first time) and its key.
@@ -614,7 +618,18 @@ pub fn profile(config: &Config, cmd: &ProfileCommand) -> Result<(), CliError> {
                     Some(c) => c.clone(),
                     None => one_time_challenge_for(config, subject, ttl)?,
                 };
-                profiles.scep(subject, &challenge).map_err(err)?
+                let networks = crate::profiles::Networks {
+                    wifi_ssid: wifi.clone(),
+                    wifi_server_names: wifi_server_names.clone(),
+                    vpn: match (vpn_server, vpn_remote_id) {
+                        (Some(server), Some(remote_id)) => Some(crate::profiles::VpnTarget {
+                            server: server.clone(),
+                            remote_id: remote_id.clone(),
+                        }),
+                        _ => None,
+                    },
+                };
+                profiles.scep(subject, &challenge, &networks).map_err(err)?
             };
             let bytes = if *unsigned {
                 plist

@@ -86,6 +86,25 @@ pub fn load_or_create_signer(
     })
 }
 
+/// Network payloads that use the enrolled identity.
+#[derive(Clone, Debug, Default)]
+pub struct Networks {
+    /// `com.apple.wifi.managed`: WPA2 Enterprise EAP-TLS with this SSID, trusting the CA.
+    pub wifi_ssid: Option<String>,
+    /// RADIUS server names the device accepts (TLSTrustedServerNames); empty: any name
+    /// under the CA.
+    pub wifi_server_names: Vec<String>,
+    /// `com.apple.vpn.managed`: IKEv2 with certificate authentication.
+    pub vpn: Option<VpnTarget>,
+}
+
+/// An IKEv2 gateway: RemoteAddress and RemoteIdentifier.
+#[derive(Clone, Debug)]
+pub struct VpnTarget {
+    pub server: String,
+    pub remote_id: String,
+}
+
 /// Makes the profiles certdrop hands out.
 pub struct Profiles {
     ca_der: Vec<u8>,
@@ -130,23 +149,56 @@ impl Profiles {
         Ok(p.to_xml_plist()?)
     }
 
-    /// The root CA and a SCEP payload enrolling `subject` (RFC 4514 text) with `challenge`.
-    pub fn scep(&self, subject: &str, challenge: &str) -> Result<Vec<u8>, ProfilesError> {
+    /// The root CA and a SCEP payload enrolling `subject` (RFC 4514 text) with `challenge`,
+    /// plus the Wi-Fi and VPN payloads in `networks`, which use the SCEP identity.
+    pub fn scep(
+        &self,
+        subject: &str,
+        challenge: &str,
+        networks: &Networks,
+    ) -> Result<Vec<u8>, ProfilesError> {
         let mut p = Profile::new(
             format!("{}.scep", self.identifier),
             format!("{} device certificate", self.ca_name),
         )?;
         let root_id = p.payload_identifier("scep.root");
-        p.push(CertificatePayload::root(root_id, &self.ca_der)?);
+        let root = CertificatePayload::root(root_id, &self.ca_der)?;
+        let root_uuid = root.payload_uuid.clone();
+        p.push(root);
         let scep_id = p.payload_identifier("scep.identity");
-        p.push(ScepPayload::new(
+        let scep = ScepPayload::new(
             scep_id,
             self.scep_url.clone(),
             self.ca_name.clone(),
             scep_subject(subject)?,
             challenge,
             &self.ca_der,
-        )?);
+        )?;
+        let identity_uuid = scep.payload_uuid.clone();
+        p.push(scep);
+        let local_id = scep_common_name(subject).unwrap_or_else(|| "device".into());
+        if let Some(ssid) = &networks.wifi_ssid {
+            let id = p.payload_identifier("wifi");
+            p.push(apple::WifiPayload::eap_tls(
+                id,
+                ssid.clone(),
+                apple::WifiEncryption::Wpa2,
+                identity_uuid.clone(),
+                networks.wifi_server_names.clone(),
+                vec![root_uuid.clone()],
+            )?);
+        }
+        if let Some(vpn) = &networks.vpn {
+            let id = p.payload_identifier("vpn");
+            p.push(apple::VpnPayload::ikev2_certificate(
+                id,
+                format!("{} VPN", self.ca_name),
+                vpn.server.clone(),
+                vpn.remote_id.clone(),
+                local_id,
+                identity_uuid,
+            )?);
+        }
         Ok(p.to_xml_plist()?)
     }
 
@@ -192,6 +244,14 @@ pub fn identifier_base(public_url: &str) -> String {
     let mut reversed = clean;
     reversed.reverse();
     format!("{}.certdrop", reversed.join("."))
+}
+
+/// The CN of RFC 4514 text, if any (the VPN's LocalIdentifier).
+fn scep_common_name(subject: &str) -> Option<String> {
+    subject
+        .split(',')
+        .find_map(|p| p.trim().strip_prefix("CN="))
+        .map(str::to_owned)
 }
 
 /// RFC 4514 text to the SCEP payload's Subject (RDN arrays, in DER order).

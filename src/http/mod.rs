@@ -412,7 +412,7 @@ async fn link_profile(
             Err(state) => Ok(Err(state)),
             Ok((link, challenge)) => {
                 let plist = profiles
-                    .scep(&link.subject, &challenge)
+                    .scep(&link.subject, &challenge, &Default::default())
                     .map_err(|e| e.to_string())?;
                 let signed = profiles.sign(&plist).map_err(|e| e.to_string())?;
                 Ok(Ok((link, signed)))

@@ -142,3 +142,60 @@ fn unknown_expired_and_hostile_links_are_handled() {
     let bad = s.cli(&["link", "create", "--uses", "0"]);
     assert_eq!(bad.status.code(), Some(1));
 }
+
+/// A real browser renders the install page: headless Chromium (Debian `chromium`). The
+/// screenshot is kept in target/tmp/install-page.png as a test artifact.
+#[test]
+fn install_page_renders_in_headless_chromium() {
+    let Some(chromium) = crate::support::tool("chromium", "chromium") else {
+        return;
+    };
+    let s = Server::start(&["--challenge", "x", PUBLIC]);
+    let path = create(&s, &["--subject", "CN=laptop-0042,O=Example Corp"]);
+    let url = format!("http://127.0.0.1:{}{path}", s.port);
+    let profile_dir = tempfile::tempdir().unwrap();
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ];
+    let user_data = format!("--user-data-dir={}", profile_dir.path().display());
+    let mut dump: Vec<&str> = flags.to_vec();
+    dump.extend([user_data.as_str(), "--dump-dom", url.as_str()]);
+    let o = crate::support::run(&chromium, &dump, profile_dir.path());
+    let dom = String::from_utf8_lossy(&o.stdout);
+    assert!(dom.contains("id=\"download\""), "rendered page: {dom}");
+    let token = path.trim_start_matches("/enroll/");
+    assert!(
+        dom.contains(&format!("{token}/profile.mobileconfig")),
+        "{dom}"
+    );
+    let fp = text(&openssl(
+        &["x509", "-in", "ca.pem", "-noout", "-fingerprint", "-sha256"],
+        &s.data_dir(),
+    ));
+    assert!(
+        dom.contains(fp.trim().split('=').nth(1).unwrap()),
+        "fingerprint in {dom}"
+    );
+
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("install-page.png");
+    let _ = std::fs::remove_file(&shot);
+    let screenshot = format!("--screenshot={}", shot.display());
+    let mut take: Vec<&str> = flags.to_vec();
+    take.extend([
+        user_data.as_str(),
+        "--window-size=430,1400",
+        screenshot.as_str(),
+        url.as_str(),
+    ]);
+    let o = crate::support::run(&chromium, &take, profile_dir.path());
+    let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot ({e}): {}", text(&o)));
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    assert!(png.len() > 10_000, "a real page, not a blank image");
+}

@@ -235,3 +235,65 @@ fn unsigned_profiles_are_plain_xml_and_inspect_says_so() {
     let bad = s.cli(&["profile", "inspect", garbage.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(1));
 }
+
+#[test]
+fn wifi_and_vpn_payloads_use_the_scep_identity_and_trust_the_root() {
+    let s = Server::start(&["--challenge", "x"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("net.mobileconfig");
+    let o = s.cli(&[
+        "profile",
+        "build",
+        "--kind",
+        "scep",
+        "--subject",
+        "CN=laptop-9,O=Example Corp",
+        "--wifi",
+        "Corp-WiFi",
+        "--wifi-server-name",
+        "radius.example.com",
+        "--vpn-server",
+        "vpn.example.com",
+        "--vpn-remote-id",
+        "vpn.example.com",
+        "--unsigned",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    plistutil_accepts(&out, d);
+    let v = plistlib(&out);
+    let payloads = v["PayloadContent"].as_array().unwrap();
+    let find = |t: &str| {
+        payloads
+            .iter()
+            .find(|p| p["PayloadType"] == t)
+            .unwrap_or_else(|| panic!("no {t} in {v}"))
+            .clone()
+    };
+    let root = find("com.apple.security.root");
+    let scep = find("com.apple.security.scep");
+    let wifi = find("com.apple.wifi.managed");
+    let vpn = find("com.apple.vpn.managed");
+    assert_eq!(wifi["SSID_STR"], "Corp-WiFi");
+    assert_eq!(wifi["PayloadCertificateUUID"], scep["PayloadUUID"]);
+    assert_eq!(
+        wifi["EAPClientConfiguration"]["AcceptEAPTypes"],
+        serde_json::json!([13])
+    );
+    assert_eq!(
+        wifi["EAPClientConfiguration"]["TLSTrustedServerNames"],
+        serde_json::json!(["radius.example.com"])
+    );
+    assert_eq!(
+        wifi["EAPClientConfiguration"]["PayloadCertificateAnchorUUID"],
+        serde_json::json!([root["PayloadUUID"].clone()])
+    );
+    assert_eq!(vpn["VPNType"], "IKEv2");
+    assert_eq!(vpn["IKEv2"]["RemoteAddress"], "vpn.example.com");
+    assert_eq!(vpn["IKEv2"]["RemoteIdentifier"], "vpn.example.com");
+    assert_eq!(vpn["IKEv2"]["LocalIdentifier"], "laptop-9");
+    assert_eq!(vpn["IKEv2"]["AuthenticationMethod"], "Certificate");
+    assert_eq!(vpn["IKEv2"]["PayloadCertificateUUID"], scep["PayloadUUID"]);
+}
