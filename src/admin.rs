@@ -64,6 +64,11 @@ pub enum AdminRequest {
     Backup {
         path: PathBuf,
     },
+    /// Issue a certificate for a key made here (PKCS#12 route); the key comes back once.
+    IdentityIssue {
+        subject: String,
+        actor: String,
+    },
     LinkCreate {
         ttl_secs: u64,
         uses: u32,
@@ -134,6 +139,10 @@ pub enum AdminResponse {
         url: String,
         expires_at: i64,
         uses: u32,
+    },
+    Identity {
+        key_pem: String,
+        cert_pem: String,
     },
     Request {
         request: Box<PendingRecord>,
@@ -239,6 +248,21 @@ fn run(
                 .filter(|r| since.is_none_or(|s| r.at >= s))
                 .collect(),
         }),
+        AdminRequest::IdentityIssue { subject, actor } => {
+            let (ca, policy) = cx
+                .issuer
+                .ok_or("issuing needs the CA key: run it where the data directory is")?;
+            let (key, cert) =
+                crate::enroll::issue_identity(ca, store, policy, subject, actor, now)?;
+            let pem = |b: Result<Vec<u8>, openssl::error::ErrorStack>| {
+                b.map(|v| String::from_utf8_lossy(&v).into_owned())
+                    .map_err(|e| e.to_string())
+            };
+            Ok(AdminResponse::Identity {
+                key_pem: pem(key.private_key_to_pem_pkcs8())?,
+                cert_pem: pem(cert.to_pem())?,
+            })
+        }
         AdminRequest::LinkCreate {
             ttl_secs,
             uses,
@@ -468,6 +492,7 @@ fn redacted(r: &AdminRequest) -> &'static str {
         AdminRequest::Audit { .. } => "audit",
         AdminRequest::Backup { .. } => "backup",
         AdminRequest::LinkCreate { .. } => "link_create",
+        AdminRequest::IdentityIssue { .. } => "identity_issue",
         AdminRequest::RequestList => "request_list",
         AdminRequest::RequestShow { .. } => "request_show",
         AdminRequest::RequestApprove { .. } => "request_approve",

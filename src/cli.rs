@@ -96,9 +96,21 @@ pub enum LinkCommand {
 pub enum ProfileCommand {
     /// Build a signed profile to mail or push with an MDM
     Build {
-        /// root: trust the CA; scep: the CA plus a SCEP payload that enrolls the device
-        #[arg(long, value_parser = ["root", "scep"])]
+        /// root: trust the CA; scep: the CA plus a SCEP payload that enrolls the device;
+        /// pkcs12: the CA plus an identity made on the server (for devices that cannot run
+        /// SCEP; prefer SCEP, where the key never leaves the device)
+        #[arg(long, value_parser = ["root", "scep", "pkcs12"])]
         kind: String,
+        /// pkcs12: also write the bare PKCS#12 file here
+        #[arg(long)]
+        p12: Option<PathBuf>,
+        /// pkcs12: put the password into the profile (otherwise iOS asks for it)
+        #[arg(long)]
+        embed_password: bool,
+        /// pkcs12: AES-256/SHA-256 instead of PBE-SHA1-3DES with a SHA-1 MAC (reported to
+        /// fail on iOS; for other importers)
+        #[arg(long)]
+        modern_pkcs12: bool,
         /// Subject for the SCEP payload, e.g. "CN=laptop-0042,O=Example Corp"
         #[arg(long, default_value = "CN=device")]
         subject: String,

@@ -71,7 +71,7 @@ fn dispatch(config: &Config, request: &AdminRequest) -> Result<AdminResponse, Cl
     let store = server::open_store(&config.data_dir).map_err(err)?;
     // Approving issues a certificate: that needs the key (and its passphrase) here.
     let full_ca = match request {
-        AdminRequest::RequestApprove { .. } => {
+        AdminRequest::RequestApprove { .. } | AdminRequest::IdentityIssue { .. } => {
             Some(server::load_or_create_ca_existing(config).map_err(err)?.0)
         }
         _ => None,
@@ -595,6 +595,9 @@ pub fn profile(config: &Config, cmd: &ProfileCommand) -> Result<(), CliError> {
             wifi_server_names,
             vpn_server,
             vpn_remote_id,
+            p12,
+            embed_password,
+            modern_pkcs12,
             public_url: _,
         } => {
             // Signing needs the CA (to issue the profile signer the first time) and its key.
@@ -611,23 +614,34 @@ pub fn profile(config: &Config, cmd: &ProfileCommand) -> Result<(), CliError> {
             )
             .map_err(err)?;
             let profiles = crate::profiles::Profiles::new(&ca, &config.public_url, signer);
+            let networks = crate::profiles::Networks {
+                wifi_ssid: wifi.clone(),
+                wifi_server_names: wifi_server_names.clone(),
+                vpn: match (vpn_server, vpn_remote_id) {
+                    (Some(server), Some(remote_id)) => Some(crate::profiles::VpnTarget {
+                        server: server.clone(),
+                        remote_id: remote_id.clone(),
+                    }),
+                    _ => None,
+                },
+            };
             let plist = if kind == "root" {
                 profiles.root().map_err(err)?
+            } else if kind == "pkcs12" {
+                let (der, password) = server_side_identity(config, subject, *modern_pkcs12)?;
+                if let Some(path) = p12 {
+                    std::fs::write(path, &der)
+                        .map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+                }
+                eprintln!("PKCS#12 password (shown once): {password}");
+                let embedded = embed_password.then(|| password.clone());
+                profiles
+                    .pkcs12(subject, &der, embedded, &networks)
+                    .map_err(err)?
             } else {
                 let challenge = match challenge {
                     Some(c) => c.clone(),
                     None => one_time_challenge_for(config, subject, ttl)?,
-                };
-                let networks = crate::profiles::Networks {
-                    wifi_ssid: wifi.clone(),
-                    wifi_server_names: wifi_server_names.clone(),
-                    vpn: match (vpn_server, vpn_remote_id) {
-                        (Some(server), Some(remote_id)) => Some(crate::profiles::VpnTarget {
-                            server: server.clone(),
-                            remote_id: remote_id.clone(),
-                        }),
-                        _ => None,
-                    },
                 };
                 profiles.scep(subject, &challenge, &networks).map_err(err)?
             };
@@ -750,4 +764,46 @@ pub fn link(config: &Config, cmd: &LinkCommand) -> Result<(), CliError> {
         format_time(*expires_at)
     );
     Ok(())
+}
+
+/// Issue a server-side identity and pack it as PKCS#12 with a random password. By default
+/// PBE-SHA1-3DES with a SHA-1 MAC, which every iOS version imports (OpenSSL 3's
+/// AES-256/SHA-256 default is reported to fail on iOS).
+fn server_side_identity(
+    config: &Config,
+    subject: &str,
+    modern: bool,
+) -> Result<(Vec<u8>, String), CliError> {
+    let r = expect_ok(dispatch(
+        config,
+        &AdminRequest::IdentityIssue {
+            subject: subject.to_owned(),
+            actor: actor(),
+        },
+    )?)?;
+    let AdminResponse::Identity { key_pem, cert_pem } = &r else {
+        return Err(unexpected(&r));
+    };
+    let key = openssl::pkey::PKey::private_key_from_pem(key_pem.as_bytes()).map_err(err)?;
+    let cert = openssl::x509::X509::from_pem(cert_pem.as_bytes()).map_err(err)?;
+    let ca = keyfile::load_certificate(&config.data_dir).map_err(err)?;
+    let mut chain = openssl::stack::Stack::new().map_err(err)?;
+    chain.push(ca.x509.clone()).map_err(err)?;
+    let password = crate::ca::challenge::random_text(20).map_err(err)?;
+    let name = subject
+        .split(',')
+        .find_map(|p| p.trim().strip_prefix("CN="))
+        .unwrap_or("certdrop identity")
+        .to_owned();
+    let mut builder = openssl::pkcs12::Pkcs12::builder();
+    builder.name(&name).pkey(&key).cert(&cert).ca(chain);
+    if !modern {
+        let pbe = openssl::nid::Nid::PBE_WITHSHA1AND3_KEY_TRIPLEDES_CBC;
+        builder
+            .key_algorithm(pbe)
+            .cert_algorithm(pbe)
+            .mac_md(openssl::hash::MessageDigest::sha1());
+    }
+    let p12 = builder.build2(&password).map_err(err)?;
+    Ok((p12.to_der().map_err(err)?, password))
 }

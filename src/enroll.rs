@@ -1065,6 +1065,77 @@ pub fn approve(
     Err("could not allocate a serial".into())
 }
 
+/// Make a key pair on the server and issue a certificate for it (the PKCS#12 route for
+/// devices that cannot run SCEP). The certificate is recorded like any other; the private
+/// key is returned to the caller and never stored.
+pub fn issue_identity(
+    ca: &Ca,
+    store: &dyn Store,
+    policy: &IssuePolicy,
+    subject: &str,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<
+    (
+        openssl::pkey::PKey<openssl::pkey::Private>,
+        openssl::x509::X509,
+    ),
+    String,
+> {
+    let key = crate::scep::builder::rsa_key(2048).map_err(|e| e.to_string())?;
+    let csr_der = crate::scep::builder::csr(&crate::scep::builder::CsrParams {
+        subject,
+        challenge: None,
+        dns_names: &[],
+        emails: &[],
+        key: &key,
+    })
+    .map_err(|e| e.to_string())?;
+    let csr = CertificationRequest::parse(&csr_der).map_err(|e| e.to_string())?;
+    policy::check(&csr).map_err(|e| e.to_string())?;
+    let label = format!("server-side key for {actor}");
+    for _ in 0..3 {
+        let serial = Serial::random().map_err(|e| e.to_string())?;
+        let cert = ca
+            .issue(&csr, &serial, policy, now)
+            .map_err(|e| e.to_string())?;
+        let mut record = cert_record(CertFacts {
+            cert: &cert,
+            serial: &serial,
+            csr: &csr,
+            transaction_id: "",
+            signer_sha256: None,
+            challenge: &label,
+            requester: actor,
+            now,
+        })
+        .map_err(|e| e.to_string())?;
+        record.transaction_id = None;
+        let issuance = Issuance {
+            audit: AuditRecord {
+                at: now.unix_timestamp(),
+                actor: actor.to_owned(),
+                event: AuditEvent::Issued {
+                    serial: serial.clone(),
+                    subject: csr.subject.clone(),
+                    transaction_id: None,
+                    challenge: label.clone(),
+                },
+            },
+            cert: record,
+            burn_challenge: None,
+            transaction_was: None,
+            resolves_pending: None,
+        };
+        match store.record_issuance(&issuance) {
+            Ok(()) => return Ok((key, cert)),
+            Err(StoreError::SerialTaken(_)) => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err("could not allocate a serial".into())
+}
+
 /// Reject pending request `id`; the client gets FAILURE at its next poll.
 pub fn reject(
     store: &dyn Store,

@@ -176,6 +176,45 @@ impl Profiles {
         )?;
         let identity_uuid = scep.payload_uuid.clone();
         p.push(scep);
+        self.push_networks(&mut p, subject, &identity_uuid, &root_uuid, networks)?;
+        Ok(p.to_xml_plist()?)
+    }
+
+    /// The root CA and a PKCS#12 identity made on the server (`com.apple.security.pkcs12`),
+    /// plus `networks` using it. Without `password` iOS asks for it at install.
+    pub fn pkcs12(
+        &self,
+        subject: &str,
+        pkcs12_der: &[u8],
+        password: Option<String>,
+        networks: &Networks,
+    ) -> Result<Vec<u8>, ProfilesError> {
+        let mut p = Profile::new(
+            format!("{}.pkcs12", self.identifier),
+            format!("{} identity for {}", self.ca_name, subject),
+        )?;
+        let root = CertificatePayload::root(p.payload_identifier("pkcs12.root"), &self.ca_der)?;
+        let root_uuid = root.payload_uuid.clone();
+        p.push(root);
+        let identity = apple::Pkcs12Payload::new(
+            p.payload_identifier("pkcs12.identity"),
+            pkcs12_der,
+            password,
+        )?;
+        let identity_uuid = identity.payload_uuid.clone();
+        p.push(identity);
+        self.push_networks(&mut p, subject, &identity_uuid, &root_uuid, networks)?;
+        Ok(p.to_xml_plist()?)
+    }
+
+    fn push_networks(
+        &self,
+        p: &mut Profile,
+        subject: &str,
+        identity_uuid: &str,
+        root_uuid: &str,
+        networks: &Networks,
+    ) -> Result<(), ProfilesError> {
         let local_id = scep_common_name(subject).unwrap_or_else(|| "device".into());
         if let Some(ssid) = &networks.wifi_ssid {
             let id = p.payload_identifier("wifi");
@@ -183,9 +222,9 @@ impl Profiles {
                 id,
                 ssid.clone(),
                 apple::WifiEncryption::Wpa2,
-                identity_uuid.clone(),
+                identity_uuid.to_owned(),
                 networks.wifi_server_names.clone(),
-                vec![root_uuid.clone()],
+                vec![root_uuid.to_owned()],
             )?);
         }
         if let Some(vpn) = &networks.vpn {
@@ -196,10 +235,10 @@ impl Profiles {
                 vpn.server.clone(),
                 vpn.remote_id.clone(),
                 local_id,
-                identity_uuid,
+                identity_uuid.to_owned(),
             )?);
         }
-        Ok(p.to_xml_plist()?)
+        Ok(())
     }
 
     /// Sign plist bytes as attached DER CMS SignedData.

@@ -297,3 +297,97 @@ fn wifi_and_vpn_payloads_use_the_scep_identity_and_trust_the_root() {
     assert_eq!(vpn["IKEv2"]["AuthenticationMethod"], "Certificate");
     assert_eq!(vpn["IKEv2"]["PayloadCertificateUUID"], scep["PayloadUUID"]);
 }
+
+#[test]
+fn pkcs12_route_packs_a_server_made_identity_that_ios_can_import() {
+    let s = Server::start(&["--challenge", "x"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("printer.mobileconfig");
+    let p12 = d.join("printer.p12");
+    let o = s.cli(&[
+        "profile",
+        "build",
+        "--kind",
+        "pkcs12",
+        "--subject",
+        "CN=printer-3,O=Example Corp",
+        "--p12",
+        p12.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{stderr}");
+    let password = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("PKCS#12 password (shown once): "))
+        .expect("the password is shown once")
+        .trim()
+        .to_owned();
+    assert_eq!(password.len(), 20);
+
+    // PBE-SHA1-3DES with a SHA-1 MAC, which every iOS version imports.
+    let pass = format!("pass:{password}");
+    let info = openssl(
+        &[
+            "pkcs12",
+            "-info",
+            "-in",
+            p12.to_str().unwrap(),
+            "-passin",
+            &pass,
+            "-noout",
+        ],
+        d,
+    );
+    let info_text = text(&info);
+    assert!(info.status.success(), "{info_text}");
+    assert!(
+        info_text.contains("pbeWithSHA1And3-KeyTripleDES-CBC"),
+        "{info_text}"
+    );
+    assert!(info_text.contains("MAC: sha1"), "{info_text}");
+    let leaf = d.join("leaf.pem");
+    let o = openssl(
+        &[
+            "pkcs12",
+            "-in",
+            p12.to_str().unwrap(),
+            "-passin",
+            &pass,
+            "-nokeys",
+            "-clcerts",
+            "-out",
+            leaf.to_str().unwrap(),
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    crate::support::assert_openssl_verifies(&s.ca_pem_file(), &leaf);
+
+    let plist = verify(&out, &s.ca_pem_file(), d);
+    let plist_path = d.join("p12.plist");
+    std::fs::write(&plist_path, &plist).unwrap();
+    let v = plistlib(&plist_path);
+    let identity = v["PayloadContent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["PayloadType"] == "com.apple.security.pkcs12")
+        .expect("a PKCS#12 payload")
+        .clone();
+    assert_eq!(
+        identity["PayloadContent"]["sha256"],
+        hex::encode(openssl::sha::sha256(&std::fs::read(&p12).unwrap()))
+    );
+    assert!(
+        identity.get("Password").is_none(),
+        "iOS asks for the password"
+    );
+
+    // The certificate is on record; the key is not stored anywhere.
+    let list = s.cli(&["cert", "list", "--json", "--subject", "printer-3"]);
+    let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+}
