@@ -73,6 +73,8 @@ pub enum AdminRequest {
         ttl_secs: u64,
         uses: u32,
         subject: String,
+        #[serde(default)]
+        networks: crate::links::LinkNetworks,
         actor: String,
     },
     RequestList,
@@ -267,10 +269,19 @@ fn run(
             ttl_secs,
             uses,
             subject,
+            networks,
             actor,
         } => {
-            let link =
-                crate::links::create(store, subject, *ttl_secs, *uses, actor, cx.public_url, now)?;
+            let link = crate::links::create(
+                store,
+                subject,
+                networks,
+                *ttl_secs,
+                *uses,
+                actor,
+                cx.public_url,
+                now,
+            )?;
             Ok(AdminResponse::Link {
                 url: link.url,
                 expires_at: link.expires_at,

@@ -87,6 +87,15 @@ pub enum LinkCommand {
         /// The subject the device enrolls
         #[arg(long, default_value = "CN=device")]
         subject: String,
+        /// Add a WPA2 Enterprise (EAP-TLS) Wi-Fi payload for this SSID
+        #[arg(long)]
+        wifi: Option<String>,
+        /// Add an IKEv2 VPN payload for this gateway
+        #[arg(long, requires = "vpn_remote_id")]
+        vpn_server: Option<String>,
+        /// The gateway's IKE identity
+        #[arg(long, requires = "vpn_server")]
+        vpn_remote_id: Option<String>,
     },
 }
 

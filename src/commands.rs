@@ -739,7 +739,14 @@ fn one_time_challenge_for(config: &Config, subject: &str, ttl: &str) -> Result<S
 }
 
 pub fn link(config: &Config, cmd: &LinkCommand) -> Result<(), CliError> {
-    let LinkCommand::Create { ttl, uses, subject } = cmd;
+    let LinkCommand::Create {
+        ttl,
+        uses,
+        subject,
+        wifi,
+        vpn_server,
+        vpn_remote_id,
+    } = cmd;
     let ttl = parse_duration(ttl).map_err(|e| CliError(format!("--ttl {e}")))?;
     let r = expect_ok(dispatch(
         config,
@@ -747,6 +754,10 @@ pub fn link(config: &Config, cmd: &LinkCommand) -> Result<(), CliError> {
             ttl_secs: ttl.as_secs(),
             uses: *uses,
             subject: subject.clone(),
+            networks: crate::links::LinkNetworks {
+                wifi_ssid: wifi.clone(),
+                vpn: vpn_server.clone().zip(vpn_remote_id.clone()),
+            },
             actor: actor(),
         },
     )?)?;

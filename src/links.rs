@@ -29,9 +29,19 @@ pub enum LinkState {
 }
 
 /// Create a link to a SCEP profile for `subject` (RFC 4514 text).
+/// What a link's profile holds besides the root and the SCEP payload.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct LinkNetworks {
+    pub wifi_ssid: Option<String>,
+    /// (gateway address, gateway IKE identity)
+    pub vpn: Option<(String, String)>,
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn create(
     store: &dyn Store,
     subject: &str,
+    networks: &LinkNetworks,
     ttl_secs: u64,
     uses: u32,
     actor: &str,
@@ -54,6 +64,8 @@ pub fn create(
         uses_total: uses,
         uses_left: uses,
         subject: subject.to_owned(),
+        wifi_ssid: networks.wifi_ssid.clone(),
+        vpn: networks.vpn.clone(),
     };
     let audit = AuditRecord {
         at: now.unix_timestamp(),

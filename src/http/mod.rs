@@ -412,7 +412,17 @@ async fn link_profile(
             Err(state) => Ok(Err(state)),
             Ok((link, challenge)) => {
                 let plist = profiles
-                    .scep(&link.subject, &challenge, &Default::default())
+                    .scep(
+                        &link.subject,
+                        &challenge,
+                        &crate::profiles::Networks {
+                            wifi_ssid: link.wifi_ssid.clone(),
+                            wifi_server_names: Vec::new(),
+                            vpn: link.vpn.clone().map(|(server, remote_id)| {
+                                crate::profiles::VpnTarget { server, remote_id }
+                            }),
+                        },
+                    )
                     .map_err(|e| e.to_string())?;
                 let signed = profiles.sign(&plist).map_err(|e| e.to_string())?;
                 Ok(Ok((link, signed)))

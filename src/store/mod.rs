@@ -166,6 +166,12 @@ pub struct LinkRecord {
     pub uses_left: u32,
     /// The subject the profile enrolls, e.g. `CN=laptop-0042,O=Example Corp`.
     pub subject: String,
+    /// A Wi-Fi SSID whose EAP-TLS payload uses the enrolled identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wifi_ssid: Option<String>,
+    /// An IKEv2 gateway (address, remote identifier) using the enrolled identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpn: Option<(String, String)>,
 }
 
 /// A one-time challenge. The secret is never stored, only its SHA-256.

@@ -32,7 +32,14 @@ fn a_link_shows_the_page_and_gives_one_signed_profile() {
     let d = dir.path();
     let path = create(
         &s,
-        &["--subject", "CN=laptop-0042,O=Example Corp", "--ttl", "1h"],
+        &[
+            "--subject",
+            "CN=laptop-0042,O=Example Corp",
+            "--ttl",
+            "1h",
+            "--wifi",
+            "Corp-WiFi",
+        ],
     );
 
     // The page, twice: viewing does not use the link.
@@ -88,6 +95,8 @@ fn a_link_shows_the_page_and_gives_one_signed_profile() {
     assert!(v.status.success(), "{}", text(&v));
     let plist = std::fs::read_to_string(d.join("p.plist")).unwrap();
     assert!(plist.contains("com.apple.security.scep") && plist.contains("<key>Challenge</key>"));
+    // The Wi-Fi payload asked for at link creation uses the enrolled identity.
+    assert!(plist.contains("com.apple.wifi.managed") && plist.contains("Corp-WiFi"));
 
     // Used up: the download and the page both say so, with 410.
     let again = s.get(&format!("{path}/profile.mobileconfig"));
