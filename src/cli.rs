@@ -55,6 +55,9 @@ pub enum Command {
     /// Enrollment links to send to employees (Safari install page + signed profile)
     #[command(subcommand)]
     Link(LinkCommand),
+    /// Server-made identities for devices that cannot run SCEP (PKCS#12 in a profile)
+    #[command(subcommand)]
+    Identity(IdentityCommand),
     /// Apple configuration profiles (.mobileconfig)
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -71,6 +74,29 @@ pub enum Command {
     Restore {
         /// The backup file
         file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Make a key pair, issue its certificate and write a signed PKCS#12 profile (the same
+    /// as `profile build --kind pkcs12`)
+    Issue {
+        /// The subject, e.g. "CN=laptop-0042,O=Example Corp"
+        #[arg(long)]
+        subject: String,
+        /// The profile to write
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the bare PKCS#12 file here
+        #[arg(long)]
+        p12: Option<PathBuf>,
+        /// Put the password into the profile (otherwise iOS asks for it)
+        #[arg(long)]
+        embed_password: bool,
+        /// AES-256/SHA-256 instead of PBE-SHA1-3DES with a SHA-1 MAC
+        #[arg(long)]
+        modern_pkcs12: bool,
     },
 }
 

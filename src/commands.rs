@@ -12,8 +12,8 @@ use base64::Engine;
 
 use crate::ca::crl::RevocationReason;
 use crate::cli::{
-    CaCommand, CertCommand, ChallengeCommand, CrlCommand, LinkCommand, ProfileCommand,
-    RequestCommand,
+    CaCommand, CertCommand, ChallengeCommand, CrlCommand, IdentityCommand, LinkCommand,
+    ProfileCommand, RequestCommand,
 };
 use crate::config::{parse_duration, Config};
 use crate::server;
@@ -602,17 +602,7 @@ pub fn profile(config: &Config, cmd: &ProfileCommand) -> Result<(), CliError> {
         } => {
             // Signing needs the CA (to issue the profile signer the first time) and its key.
             let (ca, _) = server::load_or_create_ca_existing(config).map_err(err)?;
-            let passphrase = config
-                .ca_key_passphrase
-                .as_ref()
-                .map(|p| p.expose().as_bytes());
-            let signer = crate::profiles::load_or_create_signer(
-                &config.data_dir,
-                &ca,
-                passphrase,
-                OffsetDateTime::now_utc(),
-            )
-            .map_err(err)?;
+            let signer = crate::profiles::signer_for(config, &ca).map_err(err)?;
             let profiles = crate::profiles::Profiles::new(&ca, &config.public_url, signer);
             let networks = crate::profiles::Networks {
                 wifi_ssid: wifi.clone(),
@@ -817,4 +807,33 @@ fn server_side_identity(
     }
     let p12 = builder.build2(&password).map_err(err)?;
     Ok((p12.to_der().map_err(err)?, password))
+}
+
+pub fn identity(config: &Config, cmd: &IdentityCommand) -> Result<(), CliError> {
+    let IdentityCommand::Issue {
+        subject,
+        out,
+        p12,
+        embed_password,
+        modern_pkcs12,
+    } = cmd;
+    profile(
+        config,
+        &ProfileCommand::Build {
+            kind: "pkcs12".into(),
+            p12: p12.clone(),
+            embed_password: *embed_password,
+            modern_pkcs12: *modern_pkcs12,
+            subject: subject.clone(),
+            challenge: None,
+            ttl: "7d".into(),
+            out: out.clone(),
+            unsigned: false,
+            wifi: None,
+            wifi_server_names: Vec::new(),
+            vpn_server: None,
+            vpn_remote_id: None,
+            public_url: None,
+        },
+    )
 }

@@ -49,6 +49,8 @@ pub struct FileConfig {
     pub renewal_window: Option<String>,
     pub approval: Option<String>,
     pub pending_ttl: Option<String>,
+    pub profile_signing_cert: Option<PathBuf>,
+    pub profile_signing_key: Option<PathBuf>,
 }
 
 /// Values from the environment and the command line (clap fills both), each overriding the
@@ -109,6 +111,9 @@ pub struct Config {
     /// `approval = "manual"`: every initial request waits for `certdrop request approve`.
     pub manual_approval: bool,
     pub pending_ttl: Duration,
+    /// An admin-provided profile-signing identity (PEM certificate, with its chain after
+    /// it, and PEM key); by default certdrop issues one from its CA.
+    pub profile_signing: Option<(PathBuf, PathBuf)>,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "certdrop.toml";
@@ -235,6 +240,16 @@ impl Config {
             Some(s) => parse_duration(&s).map_err(|m| invalid("pending_ttl", m))?,
             None => Duration::from_secs(7 * 86_400),
         };
+        let profile_signing = match (file.profile_signing_cert, file.profile_signing_key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => {
+                return Err(invalid(
+                    "profile_signing_cert",
+                    "give profile_signing_cert and profile_signing_key together",
+                ))
+            }
+        };
         let max_body_bytes = file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
         if max_body_bytes < 4096 {
             return Err(invalid("max_body_bytes", "must be at least 4096"));
@@ -258,6 +273,7 @@ impl Config {
             renewal_window,
             manual_approval,
             pending_ttl,
+            profile_signing,
         })
     }
 

@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         Command::Request(c) => commands::request(&config, c).map_err(|e| e.to_string()),
         Command::Profile(c) => commands::profile(&config, c).map_err(|e| e.to_string()),
         Command::Link(c) => commands::link(&config, c).map_err(|e| e.to_string()),
+        Command::Identity(c) => commands::identity(&config, c).map_err(|e| e.to_string()),
         Command::Audit { since, json } => {
             commands::audit(&config, since.as_deref(), *json).map_err(|e| e.to_string())
         }

@@ -43,6 +43,40 @@ pub struct ProfileSigner {
     chain: Vec<X509>,
 }
 
+/// Load an admin-provided signing identity: a PEM certificate (with its chain after it)
+/// and a PEM key (encrypted keys take `passphrase`). A publicly trusted one makes iOS show
+/// the profile as "Verified" before the certdrop root is trusted.
+pub fn load_provided_signer(
+    cert_path: &Path,
+    key_path: &Path,
+    passphrase: Option<&[u8]>,
+) -> Result<ProfileSigner, ProfilesError> {
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|e| ProfilesError::Invalid(format!("{}: {e}", p.display())))
+    };
+    let mut certs = X509::stack_from_pem(&read(cert_path)?)?.into_iter();
+    let certificate = certs.next().ok_or_else(|| {
+        ProfilesError::Invalid(format!("{}: no certificate", cert_path.display()))
+    })?;
+    let pem = read(key_path)?;
+    let key = match passphrase {
+        Some(p) if pem.windows(9).any(|w| w == b"ENCRYPTED") => {
+            PKey::private_key_from_pem_passphrase(&pem, p)?
+        }
+        _ => PKey::private_key_from_pem(&pem)?,
+    };
+    if !certificate.public_key()?.public_eq(&key) {
+        return Err(ProfilesError::Invalid(
+            "the profile signing key does not match its certificate".into(),
+        ));
+    }
+    Ok(ProfileSigner {
+        certificate,
+        key,
+        chain: certs.collect(),
+    })
+}
+
 /// Load the profile signer from the data directory, or issue one from the CA (RSA-2048,
 /// digitalSignature only, two years) and store it beside the CA files (key mode 0600,
 /// encrypted with the CA key's passphrase when there is one).
@@ -103,6 +137,18 @@ pub struct Networks {
 pub struct VpnTarget {
     pub server: String,
     pub remote_id: String,
+}
+
+/// The signing identity the configuration asks for: the admin's, or certdrop's own.
+pub fn signer_for(config: &crate::config::Config, ca: &Ca) -> Result<ProfileSigner, ProfilesError> {
+    let passphrase = config
+        .ca_key_passphrase
+        .as_ref()
+        .map(|p| p.expose().as_bytes());
+    match &config.profile_signing {
+        Some((cert, key)) => load_provided_signer(cert, key, passphrase),
+        None => load_or_create_signer(&config.data_dir, ca, passphrase, OffsetDateTime::now_utc()),
+    }
 }
 
 /// Makes the profiles certdrop hands out.

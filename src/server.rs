@@ -170,16 +170,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
-    let signer = crate::profiles::load_or_create_signer(
-        &config.data_dir,
-        &ca,
-        config
-            .ca_key_passphrase
-            .as_ref()
-            .map(|p| p.expose().as_bytes()),
-        OffsetDateTime::now_utc(),
-    )
-    .map_err(StartError::Profiles)?;
+    let signer = crate::profiles::signer_for(&config, &ca).map_err(StartError::Profiles)?;
     let profiles = Arc::new(crate::profiles::Profiles::new(
         &ca,
         &config.public_url,

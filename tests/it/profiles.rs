@@ -391,3 +391,119 @@ fn pkcs12_route_packs_a_server_made_identity_that_ios_can_import() {
     let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn an_admin_provided_signer_signs_profiles_and_build_works_offline() {
+    // A stand-in for a publicly trusted identity: another CA and a signing certificate.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ok = |o: std::process::Output| assert!(o.status.success(), "{}", text(&o));
+    ok(openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=Public Root",
+            "-keyout",
+            "root.key",
+            "-out",
+            "root.pem",
+            "-days",
+            "2",
+        ],
+        d,
+    ));
+    ok(openssl(
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=profiles.example.com",
+            "-keyout",
+            "signer.key",
+            "-out",
+            "signer.csr",
+        ],
+        d,
+    ));
+    ok(openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "signer.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-out",
+            "signer.pem",
+            "-days",
+            "2",
+        ],
+        d,
+    ));
+    let server_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        server_dir.path().join("certdrop.toml"),
+        format!(
+            "profile_signing_cert = \"{}\"\nprofile_signing_key = \"{}\"\n",
+            d.join("signer.pem").display(),
+            d.join("signer.key").display()
+        ),
+    )
+    .unwrap();
+    let config = server_dir.path().join("certdrop.toml");
+    let s = Server::start_in(server_dir, &["--challenge", "x"], &[]);
+    let r = s.get("/ca.mobileconfig");
+    let profile = d.join("ca.mobileconfig");
+    std::fs::write(&profile, &r.body).unwrap();
+    // Verifies against the provided root, not certdrop's.
+    verify(&profile, &d.join("root.pem"), d);
+
+    // Offline: build and inspect with the server stopped.
+    let data = s.data_dir();
+    let _keep = s.stop();
+    let out = d.join("offline.mobileconfig");
+    let o = crate::support::cli(
+        &data,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "profile",
+            "build",
+            "--kind",
+            "scep",
+            "--subject",
+            "CN=offline-1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let inspect = crate::support::cli(&data, &["profile", "inspect", out.to_str().unwrap()]);
+    let shown = text(&inspect);
+    assert!(inspect.status.success(), "{shown}");
+    assert!(shown.contains("CN=profiles.example.com"), "{shown}");
+    // identity issue is the PKCS#12 route under its own name.
+    let id_out = d.join("identity.mobileconfig");
+    let o = crate::support::cli(
+        &data,
+        &[
+            "identity",
+            "issue",
+            "--subject",
+            "CN=kiosk-1",
+            "--out",
+            id_out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("PKCS#12 password (shown once)"));
+}
