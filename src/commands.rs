@@ -694,6 +694,16 @@ pub fn profile(config: &Config, cmd: &ProfileCommand) -> Result<(), CliError> {
                     }
                 }
             }
+            // Apple's device-management schemas: undeclared keys, missing required keys,
+            // wrong types or values. Payload types we carry no schema for are reported too.
+            let problems = crate::apple::schema::check_profile(top).map_err(err)?;
+            if problems.is_empty() {
+                out!("schema:         conforms to Apple's schemas\n");
+            } else {
+                for p in &problems {
+                    out!("schema problem: {p}\n");
+                }
+            }
             Ok(())
         }
     }

@@ -23,6 +23,7 @@
 //! not built here yet.
 
 pub mod profile;
+pub mod schema;
 #[cfg(test)]
 mod schema_tests;
 pub mod sign;

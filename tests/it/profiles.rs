@@ -173,6 +173,10 @@ fn built_scep_profile_enrolls_scepclient_once_with_its_own_url_and_challenge() {
         "{shown}"
     );
     assert!(shown.contains("certdrop profile signing"), "{shown}");
+    assert!(
+        shown.contains("schema:         conforms to Apple's schemas"),
+        "{shown}"
+    );
 
     // Enroll with exactly the URL and challenge from the profile: works once.
     let Some(scepclient) = tool("scepclient", "scep") else {
@@ -227,6 +231,24 @@ fn unsigned_profiles_are_plain_xml_and_inspect_says_so() {
     let inspect = s.cli(&["profile", "inspect", out.to_str().unwrap()]);
     assert!(
         text(&inspect).contains("none (unsigned profile)"),
+        "{}",
+        text(&inspect)
+    );
+    // A misspelled key is reported as a schema problem.
+    let broken = dir.path().join("broken.mobileconfig");
+    let xml = std::fs::read_to_string(&out).unwrap().replace(
+        "<key>PayloadDisplayName</key>",
+        "<key>PayloadDisplayNom</key>",
+    );
+    std::fs::write(&broken, xml).unwrap();
+    let inspect = s.cli(&["profile", "inspect", broken.to_str().unwrap()]);
+    assert!(
+        text(&inspect).contains("schema problem:"),
+        "{}",
+        text(&inspect)
+    );
+    assert!(
+        text(&inspect).contains("PayloadDisplayNom"),
         "{}",
         text(&inspect)
     );
