@@ -122,6 +122,10 @@ pub enum LinkCommand {
         /// The gateway's IKE identity
         #[arg(long, requires = "vpn_server")]
         vpn_remote_id: Option<String>,
+        /// Hand out a server-made PKCS#12 identity (its password inside the profile, so the
+        /// link is the secret) instead of SCEP, for devices that cannot run SCEP
+        #[arg(long)]
+        pkcs12: bool,
     },
 }
 

@@ -746,6 +746,7 @@ pub fn link(config: &Config, cmd: &LinkCommand) -> Result<(), CliError> {
         wifi,
         vpn_server,
         vpn_remote_id,
+        pkcs12,
     } = cmd;
     let ttl = parse_duration(ttl).map_err(|e| CliError(format!("--ttl {e}")))?;
     let r = expect_ok(dispatch(
@@ -757,6 +758,7 @@ pub fn link(config: &Config, cmd: &LinkCommand) -> Result<(), CliError> {
             networks: crate::links::LinkNetworks {
                 wifi_ssid: wifi.clone(),
                 vpn: vpn_server.clone().zip(vpn_remote_id.clone()),
+                pkcs12: *pkcs12,
             },
             actor: actor(),
         },
@@ -798,25 +800,10 @@ fn server_side_identity(
     let key = openssl::pkey::PKey::private_key_from_pem(key_pem.as_bytes()).map_err(err)?;
     let cert = openssl::x509::X509::from_pem(cert_pem.as_bytes()).map_err(err)?;
     let ca = keyfile::load_certificate(&config.data_dir).map_err(err)?;
-    let mut chain = openssl::stack::Stack::new().map_err(err)?;
-    chain.push(ca.x509.clone()).map_err(err)?;
     let password = crate::ca::challenge::random_text(20).map_err(err)?;
-    let name = subject
-        .split(',')
-        .find_map(|p| p.trim().strip_prefix("CN="))
-        .unwrap_or("certdrop identity")
-        .to_owned();
-    let mut builder = openssl::pkcs12::Pkcs12::builder();
-    builder.name(&name).pkey(&key).cert(&cert).ca(chain);
-    if !modern {
-        let pbe = openssl::nid::Nid::PBE_WITHSHA1AND3_KEY_TRIPLEDES_CBC;
-        builder
-            .key_algorithm(pbe)
-            .cert_algorithm(pbe)
-            .mac_md(openssl::hash::MessageDigest::sha1());
-    }
-    let p12 = builder.build2(&password).map_err(err)?;
-    Ok((p12.to_der().map_err(err)?, password))
+    let der = crate::profiles::pack_pkcs12(&key, &cert, &ca.x509, subject, &password, modern)
+        .map_err(err)?;
+    Ok((der, password))
 }
 
 pub fn identity(config: &Config, cmd: &IdentityCommand) -> Result<(), CliError> {

@@ -137,6 +137,10 @@ impl Enroller {
         &self.ca
     }
 
+    pub fn issue_policy(&self) -> &IssuePolicy {
+        &self.config.issue
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }

@@ -35,6 +35,9 @@ pub struct LinkNetworks {
     pub wifi_ssid: Option<String>,
     /// (gateway address, gateway IKE identity)
     pub vpn: Option<(String, String)>,
+    /// A server-made PKCS#12 identity instead of a SCEP payload.
+    #[serde(default)]
+    pub pkcs12: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -66,6 +69,7 @@ pub fn create(
         subject: subject.to_owned(),
         wifi_ssid: networks.wifi_ssid.clone(),
         vpn: networks.vpn.clone(),
+        pkcs12: networks.pkcs12,
     };
     let audit = AuditRecord {
         at: now.unix_timestamp(),

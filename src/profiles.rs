@@ -139,6 +139,32 @@ pub struct VpnTarget {
     pub remote_id: String,
 }
 
+/// Pack a server-made identity as PKCS#12. By default PBE-SHA1-3DES with a SHA-1 MAC,
+/// which every iOS version imports (OpenSSL 3's AES-256/SHA-256 default, `modern`, is
+/// reported to fail on iOS).
+pub fn pack_pkcs12(
+    key: &PKey<Private>,
+    cert: &X509,
+    ca: &X509,
+    subject: &str,
+    password: &str,
+    modern: bool,
+) -> Result<Vec<u8>, ProfilesError> {
+    let mut chain = openssl::stack::Stack::new()?;
+    chain.push(ca.clone())?;
+    let name = scep_common_name(subject).unwrap_or_else(|| "certdrop identity".into());
+    let mut builder = openssl::pkcs12::Pkcs12::builder();
+    builder.name(&name).pkey(key).cert(cert).ca(chain);
+    if !modern {
+        let pbe = openssl::nid::Nid::PBE_WITHSHA1AND3_KEY_TRIPLEDES_CBC;
+        builder
+            .key_algorithm(pbe)
+            .cert_algorithm(pbe)
+            .mac_md(openssl::hash::MessageDigest::sha1());
+    }
+    Ok(builder.build2(password)?.to_der()?)
+}
+
 /// The signing identity the configuration asks for: the admin's, or certdrop's own.
 pub fn signer_for(config: &crate::config::Config, ca: &Ca) -> Result<ProfileSigner, ProfilesError> {
     let passphrase = config

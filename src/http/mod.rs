@@ -401,6 +401,7 @@ async fn link_profile(
         .unwrap_or_else(|| "unknown".into());
     let store = state.enroller.store().clone();
     let profiles = state.profiles.clone();
+    let enroller = state.enroller.clone();
     let result = web::block(move || {
         let taken = crate::links::take(
             store.as_ref(),
@@ -410,6 +411,44 @@ async fn link_profile(
         )?;
         match taken {
             Err(state) => Ok(Err(state)),
+            Ok((link, challenge)) if link.pkcs12 => {
+                // The PKCS#12 route over a link: the challenge made for the link is not
+                // needed; the key is made here, never stored, and the password travels in
+                // the profile, so the link itself is the secret.
+                let _ = challenge;
+                let now = OffsetDateTime::now_utc();
+                let (key, cert) = crate::enroll::issue_identity(
+                    enroller.ca(),
+                    store.as_ref(),
+                    enroller.issue_policy(),
+                    &link.subject,
+                    &format!("link {}", link.id),
+                    now,
+                )?;
+                let password = crate::ca::challenge::random_text(20).map_err(|e| e.to_string())?;
+                let der = crate::profiles::pack_pkcs12(
+                    &key,
+                    &cert,
+                    &enroller.ca().certificate.x509,
+                    &link.subject,
+                    &password,
+                    false,
+                )
+                .map_err(|e| e.to_string())?;
+                let networks =
+                    crate::profiles::Networks {
+                        wifi_ssid: link.wifi_ssid.clone(),
+                        wifi_server_names: Vec::new(),
+                        vpn: link.vpn.clone().map(|(server, remote_id)| {
+                            crate::profiles::VpnTarget { server, remote_id }
+                        }),
+                    };
+                let plist = profiles
+                    .pkcs12(&link.subject, &der, Some(password), &networks)
+                    .map_err(|e| e.to_string())?;
+                let signed = profiles.sign(&plist).map_err(|e| e.to_string())?;
+                Ok(Ok((link, signed)))
+            }
             Ok((link, challenge)) => {
                 let plist = profiles
                     .scep(

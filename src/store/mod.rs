@@ -172,6 +172,9 @@ pub struct LinkRecord {
     /// An IKEv2 gateway (address, remote identifier) using the enrolled identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpn: Option<(String, String)>,
+    /// Hand out a server-made PKCS#12 identity (password in the profile) instead of SCEP.
+    #[serde(default)]
+    pub pkcs12: bool,
 }
 
 /// A one-time challenge. The secret is never stored, only its SHA-256.

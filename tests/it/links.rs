@@ -208,3 +208,71 @@ fn install_page_renders_in_headless_chromium() {
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     assert!(png.len() > 10_000, "a real page, not a blank image");
 }
+
+#[test]
+fn a_pkcs12_link_hands_out_a_server_made_identity() {
+    let s = Server::start(&["--challenge", "x", PUBLIC]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let path = create(&s, &["--subject", "CN=tablet-1,O=Example Corp", "--pkcs12"]);
+    let r = s.get(&format!("{path}/profile.mobileconfig"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let profile = d.join("p.mobileconfig");
+    std::fs::write(&profile, &r.body).unwrap();
+    let ca_pem = s.ca_pem_file();
+    let plist = d.join("p.plist");
+    let v = openssl(
+        &[
+            "cms",
+            "-verify",
+            "-inform",
+            "DER",
+            "-in",
+            profile.to_str().unwrap(),
+            "-CAfile",
+            ca_pem.to_str().unwrap(),
+            "-out",
+            plist.to_str().unwrap(),
+        ],
+        d,
+    );
+    assert!(v.status.success(), "{}", text(&v));
+    // Take the PKCS#12 and its password out of the profile with Python's plistlib.
+    let script = r#"
+import plistlib, sys
+p = plistlib.load(open(sys.argv[1], 'rb'))
+item = [x for x in p['PayloadContent'] if x['PayloadType'] == 'com.apple.security.pkcs12'][0]
+open(sys.argv[2], 'wb').write(item['PayloadContent'])
+print(item['Password'])
+"#;
+    let p12 = d.join("id.p12");
+    let o = std::process::Command::new("python3")
+        .args(["-c", script, plist.to_str().unwrap(), p12.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let password = String::from_utf8(o.stdout).unwrap().trim().to_owned();
+    let pass = format!("pass:{password}");
+    let info = openssl(
+        &[
+            "pkcs12",
+            "-info",
+            "-in",
+            p12.to_str().unwrap(),
+            "-passin",
+            &pass,
+            "-noout",
+        ],
+        d,
+    );
+    assert!(info.status.success(), "{}", text(&info));
+    assert!(
+        text(&info).contains("pbeWithSHA1And3-KeyTripleDES-CBC"),
+        "{}",
+        text(&info)
+    );
+    let list = s.cli(&["cert", "list", "--json", "--subject", "tablet-1"]);
+    let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(s.get(&format!("{path}/profile.mobileconfig")).status, 410);
+}
