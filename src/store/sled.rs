@@ -265,6 +265,18 @@ impl SledStore {
         self.db.flush()?;
         Ok(())
     }
+
+    /// The outcome of a transaction: on commit, flushed to disk before it is returned.
+    fn durable<T>(&self, result: Result<T, TransactionError<StoreError>>) -> Result<T, StoreError> {
+        match result {
+            Ok(v) => {
+                self.flush()?;
+                Ok(v)
+            }
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
 }
 
 fn subject_key(subject: &str, serial: &Serial) -> Vec<u8> {
@@ -347,11 +359,7 @@ impl Store for SledStore {
                 audit.insert(&audit_key, audit_bytes.as_slice())?;
                 Ok(())
             });
-        match result {
-            Ok(()) => self.flush(),
-            Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-        }
+        self.durable(result)
     }
 
     fn cert(&self, serial: &Serial) -> Result<Option<CertRecord>, StoreError> {
@@ -474,14 +482,7 @@ impl Store for SledStore {
                 Ok(cert)
             },
         );
-        match result {
-            Ok(cert) => {
-                self.flush()?;
-                Ok(cert)
-            }
-            Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-        }
+        self.durable(result)
     }
 
     fn backup(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
@@ -541,11 +542,7 @@ impl Store for SledStore {
                 audit_tree.insert(&audit_key, audit_bytes.as_slice())?;
                 Ok(())
             });
-        match result {
-            Ok(()) => self.flush(),
-            Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-        }
+        self.durable(result)
     }
 
     fn pending(&self, id: &str) -> Result<Option<PendingRecord>, StoreError> {
@@ -604,14 +601,7 @@ impl Store for SledStore {
             audit_tree.insert(&audit_key, audit_bytes.as_slice())?;
             Ok(p)
         });
-        match result {
-            Ok(p) => {
-                self.flush()?;
-                Ok(p)
-            }
-            Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-        }
+        self.durable(result)
     }
 
     fn insert_link(&self, link: &LinkRecord, audit: &AuditRecord) -> Result<(), StoreError> {
@@ -659,14 +649,7 @@ impl Store for SledStore {
             audit_tree.insert(&audit_key, audit_bytes.as_slice())?;
             Ok(link)
         });
-        match result {
-            Ok(l) => {
-                self.flush()?;
-                Ok(l)
-            }
-            Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-        }
+        self.durable(result)
     }
 
     fn next_crl_number(&self) -> Result<u64, StoreError> {

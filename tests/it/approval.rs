@@ -9,13 +9,7 @@ use openssl::x509::X509;
 
 use crate::support::{rsa_key, Server, TestClient};
 
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use crate::support::text;
 
 fn post(s: &Server, c: &TestClient, msg: &[u8]) -> OpenedCertRep {
     let r = s.post("/scep?operation=PKIOperation", msg, None);

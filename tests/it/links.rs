@@ -5,13 +5,7 @@ use crate::support::{openssl, Server};
 
 const PUBLIC: &str = "--public-url=http://127.0.0.1:{port}";
 
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use crate::support::text;
 
 /// `certdrop link create ...` → the path part of the printed URL.
 fn create(s: &Server, args: &[&str]) -> String {

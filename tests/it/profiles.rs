@@ -6,13 +6,7 @@ use std::path::Path;
 
 use crate::support::{openssl, run, tool, Server};
 
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use crate::support::text;
 
 /// `openssl cms -verify` against the CA; returns the plist bytes it yields.
 fn verify(profile: &Path, ca_pem: &Path, dir: &Path) -> Vec<u8> {

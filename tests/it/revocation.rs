@@ -12,13 +12,7 @@ use crate::support::{openssl, rsa_key, run, tool, Server, TestClient};
 
 const PUBLIC: &str = "--public-url=http://127.0.0.1:{port}";
 
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use crate::support::text;
 
 /// Enroll through the server with the crate's client; write the leaf as PEM.
 fn enroll(s: &Server, key_index: usize, cn: &str, dir: &Path) -> PathBuf {

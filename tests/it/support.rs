@@ -514,3 +514,12 @@ fn push_len(out: &mut Vec<u8>, len: usize) {
         out.push(len as u8);
     }
 }
+
+/// A command's stdout and stderr together, for assertions and failure messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
