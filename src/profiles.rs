@@ -132,6 +132,20 @@ pub struct Networks {
     pub vpn: Option<VpnTarget>,
 }
 
+impl Networks {
+    /// The network payloads an enrollment link asked for.
+    pub fn of_link(link: &crate::store::LinkRecord) -> Networks {
+        Networks {
+            wifi_ssid: link.wifi_ssid.clone(),
+            wifi_server_names: Vec::new(),
+            vpn: link
+                .vpn
+                .clone()
+                .map(|(server, remote_id)| VpnTarget { server, remote_id }),
+        }
+    }
+}
+
 /// An IKEv2 gateway: RemoteAddress and RemoteIdentifier.
 #[derive(Clone, Debug)]
 pub struct VpnTarget {

@@ -309,6 +309,14 @@ fn render(name: &str, source: &str, ctx: minijinja::Value) -> Result<String, Htt
         .map_err(|e| HttpError::Internal(format!("template {name}: {e}")))
 }
 
+/// A page of ours: HTML, never cached (link pages change as links are used).
+fn html_page(status: actix_web::http::StatusCode, html: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(html)
+}
+
 fn link_error(state: &crate::links::LinkState) -> Result<HttpResponse, HttpError> {
     use crate::links::LinkState;
     let (status, title, message) = match state {
@@ -333,10 +341,7 @@ fn link_error(state: &crate::links::LinkState) -> Result<HttpResponse, HttpError
         LINK_ERROR_PAGE,
         minijinja::context! { title => title, message => message },
     )?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(html))
+    Ok(html_page(status, html))
 }
 
 /// The install page. Viewing it does not use the link.
@@ -382,10 +387,7 @@ async fn link_page(
             qr_svg => minijinja::Value::from_safe_string(qr),
         },
     )?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(html))
+    Ok(html_page(actix_web::http::StatusCode::OK, html))
 }
 
 /// The profile behind a link: root CA + SCEP payload with a new one-time challenge.
@@ -435,14 +437,7 @@ async fn link_profile(
                     false,
                 )
                 .map_err(|e| e.to_string())?;
-                let networks =
-                    crate::profiles::Networks {
-                        wifi_ssid: link.wifi_ssid.clone(),
-                        wifi_server_names: Vec::new(),
-                        vpn: link.vpn.clone().map(|(server, remote_id)| {
-                            crate::profiles::VpnTarget { server, remote_id }
-                        }),
-                    };
+                let networks = crate::profiles::Networks::of_link(&link);
                 let plist = profiles
                     .pkcs12(&link.subject, &der, Some(password), &networks)
                     .map_err(|e| e.to_string())?;
@@ -454,13 +449,7 @@ async fn link_profile(
                     .scep(
                         &link.subject,
                         &challenge,
-                        &crate::profiles::Networks {
-                            wifi_ssid: link.wifi_ssid.clone(),
-                            wifi_server_names: Vec::new(),
-                            vpn: link.vpn.clone().map(|(server, remote_id)| {
-                                crate::profiles::VpnTarget { server, remote_id }
-                            }),
-                        },
+                        &crate::profiles::Networks::of_link(&link),
                     )
                     .map_err(|e| e.to_string())?;
                 let signed = profiles.sign(&plist).map_err(|e| e.to_string())?;
